@@ -1,0 +1,94 @@
+"""Clean accuracy of the six models on the test set, and Madry et al.'s accuracy under PGD-40.
+
+Each model's score is cached in artifacts/<profile>/results/clean/<model>.json, so an interrupted
+evaluation resumes with the next model; `clean_table` gathers them into one tidy table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from absnb import artifacts, data, profiles, runtime
+from absnb.paths import DATA_DIR
+
+PAPER_TABLE1 = DATA_DIR / "paper_table1.csv"
+
+
+def predict(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int,
+            desc: str) -> torch.Tensor:
+    """fn applied batch by batch (with a progress bar), concatenated on the CPU."""
+    outs = []
+    with torch.no_grad():
+        for xb in tqdm(x.split(batch_size), desc=desc, leave=False):
+            outs.append(fn(xb).cpu())
+    return torch.cat(outs)
+
+
+def test_data(profile: profiles.Profile) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = data.load_split("test")
+    return x[: profile.eval_samples], y[: profile.eval_samples]
+
+
+def score_model(name: str, profile: str, force: bool = False) -> dict:
+    """Clean test accuracy of one model (and PGD-40 accuracy for Madry et al.), cached on disk."""
+    from absnb.models import DISPLAY_NAMES, check_name, load
+    from absnb.models.madry import pgd_linf
+
+    check_name(name, tuple(DISPLAY_NAMES))
+    path = artifacts.results_path(profile, f"clean/{name}.json")
+    if path.exists() and not force:
+        return artifacts.load_json(path)
+    prof = profiles.load(profile)
+    device = runtime.configure()
+    model = load(name, prof).to(device)
+    x, y = test_data(prof)
+    start = time.time()
+    logits = predict(lambda b: model(b.to(device)), x, prof.eval_batch_size, f"clean {name}")
+    result = {"model": name, "profile": profile, "samples": len(y),
+              "accuracy": (logits.argmax(1) == y).float().mean().item(),
+              "seconds": time.time() - start, "hardware": runtime.describe()}
+    if name == "madry":
+        result.update(_pgd_accuracy(model, x, y, prof, device, pgd_linf))
+    artifacts.save_json(result, path)
+    return result
+
+
+def _pgd_accuracy(model, x, y, prof: profiles.Profile, device, pgd_linf) -> dict:
+    cfg = prof.madry
+    n = min(cfg.eval_pgd_samples, len(x))
+    gen = torch.Generator(device=device).manual_seed(0)
+    correct = 0
+    for xb, yb in tqdm(list(zip(x[:n].split(prof.eval_batch_size), y[:n].split(prof.eval_batch_size))),
+                       desc=f"PGD-{cfg.eval_pgd_steps} on madry", leave=False):
+        xb, yb = xb.to(device), yb.to(device)
+        adv = pgd_linf(model, xb, yb, cfg.eps, cfg.eval_pgd_steps, cfg.eval_pgd_step_size,
+                       generator=gen)
+        assert (adv - xb).abs().max() <= cfg.eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+        with torch.no_grad():
+            correct += (model(adv).argmax(1) == yb).sum().item()
+    return {"pgd_accuracy": correct / n, "pgd_samples": n, "pgd_eps": cfg.eps,
+            "pgd_steps": cfg.eval_pgd_steps, "pgd_step_size": cfg.eval_pgd_step_size}
+
+
+def clean_table(profile: str) -> pd.DataFrame:
+    """One row per model: our clean accuracy beside the paper's (percent)."""
+    from absnb.models import DISPLAY_NAMES
+
+    rows = [score_model(name, profile) for name in DISPLAY_NAMES]
+    ours = pd.DataFrame(rows)
+    paper = pd.read_csv(PAPER_TABLE1)
+    paper = paper[paper.norm == "clean"].set_index("model")["accuracy_percent"]
+    table = pd.DataFrame({
+        "model": [DISPLAY_NAMES[n] for n in ours.model],
+        "test samples": ours.samples,
+        "ours (%)": (100 * ours.accuracy).round(2),
+        "paper (%)": [paper[DISPLAY_NAMES[n]] for n in ours.model],
+        "eval seconds": ours.seconds.round(1),
+    })
+    table["difference (points)"] = (table["ours (%)"] - table["paper (%)"]).round(2)
+    return table

@@ -1,0 +1,68 @@
+"""The six models of the paper plus the substitute CNN: names, construction, loading of weights."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from absnb import artifacts, data
+from absnb.models.abs import ABS, InferenceConfig
+from absnb.models.cnn import CNN, SUBSTITUTE_CHANNELS
+from absnb.models.madry import MadryNet
+from absnb.models.nearest import NearestNeighbour
+from absnb.models.vae import VAE
+from absnb.profiles import Profile
+
+# Order and display names of the paper's Table 1 (the substitute is not scored there).
+DISPLAY_NAMES = {"cnn": "CNN", "binary_cnn": "Binary CNN", "nearest": "Nearest Neighbor",
+                 "madry": "Madry et al.", "binary_abs": "Binary ABS", "abs": "ABS"}
+PAPER_MODELS = tuple(DISPLAY_NAMES)
+ALL_MODELS = (*PAPER_MODELS, "substitute")
+# What each model's weights file depends on (Binary ABS reuses the ABS VAEs).
+REQUIRES = {"binary_abs": ("abs",)}
+
+
+def check_name(name: str, valid: tuple[str, ...] = ALL_MODELS) -> str:
+    if name not in valid:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(valid)}")
+    return name
+
+
+def inference_config(profile: Profile) -> InferenceConfig:
+    a = profile.abs
+    return InferenceConfig(n_samples=a.n_samples, n_candidates=a.n_candidates, steps=a.steps,
+                           lr=a.inference_lr, radius=a.radius, alpha=a.alpha)
+
+
+def build(name: str, profile: Profile) -> nn.Module:
+    """A freshly initialised network (the ABS models are built from their VAEs at load time)."""
+    check_name(name)
+    if name in ("cnn", "binary_cnn"):
+        return CNN(binary=name == "binary_cnn")
+    if name == "substitute":
+        return CNN(SUBSTITUTE_CHANNELS)
+    if name == "madry":
+        return MadryNet()
+    if name == "nearest":
+        x, y = data.load_split("train")
+        return NearestNeighbour(x[: profile.train_samples], y[: profile.train_samples])
+    return nn.ModuleList(VAE() for _ in range(10))
+
+
+def load(name: str, profile: Profile) -> nn.Module:
+    """The trained model `name` of `profile` in eval mode; a clear error if it is not trained yet."""
+    check_name(name)
+    for needed in (*REQUIRES.get(name, ()), name):
+        path = artifacts.weights_path(profile.name, needed)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no weights for {needed!r} in profile {profile.name!r} ({path}); train them with "
+                f"`make train-{needed} PROFILE={profile.name}` or notebooks/01_train with model={needed}")
+    if name == "binary_abs":
+        vaes = load("abs", profile).vaes
+        gamma = artifacts.load_torch(artifacts.weights_path(profile.name, name))["gamma"]
+        return ABS(list(vaes), inference_config(profile), binary=True, gamma=gamma).eval()
+    net = build(name, profile)
+    net.load_state_dict(artifacts.load_torch(artifacts.weights_path(profile.name, name)))
+    if name == "abs":
+        net = ABS(list(net), inference_config(profile))
+    return net.eval()

@@ -1,0 +1,187 @@
+"""ABS and Binary ABS: class-conditional ELBOs maximised over the latents, all classes in one pass.
+
+For an input x and class y, l_y(x) = max_z -(||x - D_y(z)||^2 + ||z||^2 / 2) / 784 (the ELBO per pixel
+with a fixed posterior width, up to a constant). The search starts at the best of a fixed bank of
+latents (decoded once per class and cached), then takes Adam steps on z, each followed by a
+projection into the L2 ball of radius 5. The ten decoders run as one set of grouped convolutions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from absnb.models.binarize import binarize
+from absnb.models.vae import DECODER, LATENT_DIM, VAE, Decoder
+
+N_CLASSES = 10
+N_PIXELS = 784
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """ABS inference settings (the authors': 8,000 of 8,888 samples, 50 Adam steps of 0.05, radius 5)."""
+
+    n_samples: int = 8000
+    n_candidates: int = 8888
+    steps: int = 50
+    lr: float = 0.05
+    radius: float = 5.0
+    alpha: float = 440.0
+    seed: int = 0
+
+
+def latent_bank(cfg: InferenceConfig) -> torch.Tensor:
+    """The n_samples latents of highest N(0, I) density (smallest norm) among n_candidates draws."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    z = torch.randn(cfg.n_candidates, LATENT_DIM, generator=gen)
+    keep = z.norm(dim=1).argsort()[: cfg.n_samples]
+    return z[keep]
+
+
+def project_l2(z: torch.Tensor, radius: float) -> torch.Tensor:
+    """Scale every latent whose norm exceeds `radius` back onto the sphere of that radius."""
+    norm = z.norm(dim=-1, keepdim=True)
+    return z * (radius / norm).clamp(max=1.0)
+
+
+def best_bank_start(x: torch.Tensor, bank_x: torch.Tensor, bank_z: torch.Tensor) -> torch.Tensor:
+    """For images x (B, 784) and decoded banks (C, S, 784) of latents (S, 8): the bank latent that
+    minimises squared error + ||z||^2 / 2, per class and image, shape (C, B, 8)."""
+    cross = torch.einsum("csp,bp->csb", bank_x, x)
+    loss = bank_x.pow(2).sum(-1, keepdim=True) - 2 * cross + 0.5 * bank_z.pow(2).sum(-1)[None, :, None]
+    return bank_z[loss.argmin(dim=1)]
+
+
+def optimise_latents(decode: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                     z0: torch.Tensor, steps: int, lr: float, radius: float) -> torch.Tensor:
+    """Adam on z of the loss ||x - decode(z)||^2 + ||z||^2 / 2, projected after each step; returns
+    the lowest loss visited per latent (shape z0.shape[:-1]). Elementwise Adam on the summed loss
+    optimises every latent independently."""
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    z = z0.clone()
+    m = torch.zeros_like(z)
+    v = torch.zeros_like(z)
+    best = None
+    with torch.enable_grad():
+        for t in range(steps + 1):
+            z.requires_grad_(True)
+            loss = (x - decode(z)).pow(2).sum(-1) + 0.5 * z.pow(2).sum(-1)
+            best = loss.detach() if best is None else torch.minimum(best, loss.detach())
+            if t == steps:
+                break
+            (grad,) = torch.autograd.grad(loss.sum(), z)
+            m = beta1 * m + (1 - beta1) * grad
+            v = beta2 * v + (1 - beta2) * grad.pow(2)
+            step = lr * (m / (1 - beta1 ** (t + 1))) / ((v / (1 - beta2 ** (t + 1))).sqrt() + eps)
+            z = project_l2(z.detach() - step, radius)
+    return best
+
+
+class StackedDecoder(nn.Module):
+    """Ten decoders as grouped transposed convolutions (eval-mode BatchNorm folded into the weights):
+    maps latents (C, B, 8) to images (C, B, 784) in a single pass."""
+
+    def __init__(self, decoders: list[Decoder]) -> None:
+        super().__init__()
+        self.n = len(decoders)
+        layers: list[nn.Module] = []
+        blocks = [_fold_bn(d.net) for d in decoders]
+        for i, (_, k, s) in enumerate(DECODER):
+            weights, biases = zip(*(b[i] for b in blocks))
+            w = torch.cat(weights, 0)
+            conv = nn.ConvTranspose2d(w.shape[0], w.shape[1] * self.n, k, stride=s, groups=self.n)
+            conv.weight.data.copy_(w)
+            conv.bias.data.copy_(torch.cat(biases))
+            conv.requires_grad_(False)
+            layers.append(conv)
+            if i < len(DECODER) - 1:
+                layers.append(nn.ELU())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        c, b, _ = z.shape
+        out = self.net(z.permute(1, 0, 2).reshape(b, c * LATENT_DIM, 1, 1))
+        return torch.sigmoid(out).reshape(b, c, N_PIXELS).permute(1, 0, 2)
+
+
+def _fold_bn(net: nn.Sequential) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(weight, bias) per transposed conv of a decoder with its following eval BatchNorm folded in."""
+    convs = [m for m in net if isinstance(m, nn.ConvTranspose2d)]
+    norms = [m for m in net if isinstance(m, nn.BatchNorm2d)] + [None]
+    folded = []
+    for conv, bn in zip(convs, norms):
+        w, b = conv.weight.detach().clone(), conv.bias.detach().clone()
+        if bn is not None:
+            scale = bn.weight.detach() / (bn.running_var + bn.eps).sqrt()
+            w = w * scale[None, :, None, None]
+            b = (b - bn.running_mean) * scale + bn.bias.detach()
+        folded.append((w, b))
+    return folded
+
+
+class ABS(nn.Module):
+    """The ABS classifier: logits are gamma_y * l_y(x); `binary` binarises the input at test time."""
+
+    def __init__(self, vaes: list[VAE], cfg: InferenceConfig = InferenceConfig(),
+                 binary: bool = False, gamma: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.binary = binary
+        self.vaes = nn.ModuleList(vaes).eval().requires_grad_(False)
+        self.stacked = StackedDecoder([v.decoder for v in vaes])
+        self.register_buffer("gamma", torch.ones(N_CLASSES) if gamma is None else gamma.float())
+        self.register_buffer("bank_z", latent_bank(cfg), persistent=False)
+        with torch.no_grad():
+            self.register_buffer("bank_x", self.stacked(self.bank_z.expand(N_CLASSES, -1, -1)),
+                                 persistent=False)
+
+    def elbo(self, x: torch.Tensor) -> torch.Tensor:
+        """l_y(x) per image and class, shape (B, 10): all classes and images in one batched search."""
+        flat = self._prepare(x)
+        z0 = best_bank_start(flat, self.bank_x, self.bank_z)
+        best = optimise_latents(self.stacked, flat[None], z0, self.cfg.steps, self.cfg.lr,
+                                self.cfg.radius)
+        return -best.T / N_PIXELS
+
+    def elbo_loop(self, x: torch.Tensor) -> torch.Tensor:
+        """Reference implementation of `elbo`: a plain loop over the ten decoders."""
+        flat = self._prepare(x)
+        columns = []
+        for c, vae in enumerate(self.vaes):
+            z0 = best_bank_start(flat, self.bank_x[c:c + 1], self.bank_z)[0]
+            columns.append(optimise_latents(vae.decoder, flat, z0, self.cfg.steps, self.cfg.lr,
+                                            self.cfg.radius))
+        return -torch.stack(columns, 1) / N_PIXELS
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.elbo(x) * self.gamma
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """p(y|x) = softmax(alpha * logits), alpha on the authors' per-pixel scale."""
+        return torch.softmax(self.cfg.alpha * self(x), dim=1)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.detach().reshape(len(x), N_PIXELS)
+        return binarize(x) if self.binary else x
+
+
+def fit_gamma(elbos: torch.Tensor, labels: torch.Tensor, grid: torch.Tensor,
+              rounds: int = 3) -> torch.Tensor:
+    """Class scalars gamma_y by coordinate-wise line search on accuracy of argmax(gamma * l(x)).
+
+    Each round visits the classes in turn and keeps the grid value with the highest accuracy; ties go
+    to the value closest to the current one, so gamma stays at 1 unless it helps.
+    """
+    gamma = torch.ones(elbos.shape[1], dtype=elbos.dtype)
+    for _ in range(rounds):
+        for y in range(len(gamma)):
+            trial = gamma.repeat(len(grid), 1)
+            trial[:, y] = grid
+            correct = ((elbos[None] * trial[:, None]).argmax(-1) == labels).sum(1)
+            tied = grid[correct == correct.max()]
+            gamma[y] = tied[(tied - gamma[y]).abs().argmin()]
+    return gamma

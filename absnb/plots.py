@@ -1,0 +1,43 @@
+"""Figures of the book: training curves and the clean-accuracy comparison with the paper."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+OURS, PAPER = "#1f77b4", "#bbbbbb"
+
+
+def training_curves(log: dict) -> Figure | None:
+    """Loss and training accuracy (or squared error) per epoch of one model's training log."""
+    history = pd.DataFrame(log["history"])
+    metrics = [m for m in ("loss", "train_accuracy", "squared_error", "kl_weight") if m in history]
+    if len(history) < 2 or not metrics:
+        return None
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 2.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        ax.plot(history["epoch"], history[metric], marker="o", color=OURS)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric.replace("_", " "))
+        sns.despine(ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def clean_accuracy_chart(table: pd.DataFrame) -> Figure:
+    """Our clean test accuracy beside the paper's, one pair of bars per model."""
+    long = table.melt(id_vars="model", value_vars=["ours (%)", "paper (%)"], var_name="source",
+                      value_name="accuracy (%)")
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    sns.barplot(long, x="model", y="accuracy (%)", hue="source", palette=[OURS, PAPER], ax=ax)
+    low = max(0.0, float(long["accuracy (%)"].min()) - 2)
+    ax.set_ylim(low, 100)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.1f", fontsize=8, padding=2)
+    ax.set_xlabel("")
+    ax.legend(title="", loc="lower left", frameon=False)
+    sns.despine(ax=ax)
+    fig.tight_layout()
+    return fig

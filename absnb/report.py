@@ -1,0 +1,37 @@
+"""What the book says about a run: the profile, the hardware and the wall time of every step."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from absnb import artifacts, profiles, runtime
+from absnb.models import ALL_MODELS, DISPLAY_NAMES
+
+
+def training_summary(log: dict) -> pd.DataFrame:
+    """One model's training log as a table of its epochs."""
+    return pd.DataFrame(log["history"]).round(4)
+
+
+def run_summary(profile: str) -> pd.DataFrame:
+    """Training and evaluation wall time per model, from the logs the run wrote."""
+    rows = []
+    for name in ALL_MODELS:
+        log_file = artifacts.log_path(profile, name)
+        clean_file = artifacts.results_path(profile, f"clean/{name}.json")
+        train_s = artifacts.load_json(log_file)["wall_seconds"] if log_file.exists() else None
+        eval_s = artifacts.load_json(clean_file)["seconds"] if clean_file.exists() else None
+        rows.append({"model": DISPLAY_NAMES.get(name, "Substitute CNN"),
+                     "training (min)": None if train_s is None else round(train_s / 60, 1),
+                     "clean evaluation (min)": None if eval_s is None else round(eval_s / 60, 1)})
+    return pd.DataFrame(rows)
+
+
+def run_description(profile: str) -> str:
+    """A sentence naming the profile, its meaning and the hardware of this run (Markdown)."""
+    prof = profiles.load(profile)
+    logs = [artifacts.log_path(profile, m) for m in ALL_MODELS]
+    hw = next((artifacts.load_json(f)["hardware"] for f in logs if f.exists()), runtime.describe())
+    return (f"Profile **{prof.name}** ({prof.description}); {prof.train_samples:,} training images, "
+            f"{prof.eval_samples:,} test images. Run on {hw['hardware']} ({hw['device']}, "
+            f"{hw['torch_threads']} torch threads), PyTorch {hw['torch']}, Python {hw['python']}.")

@@ -1,0 +1,244 @@
+"""Training of every model: one entry point, per-model recipes, progress bars, resumable checkpoints.
+
+`train(model, profile)` writes the weights and a JSON log under artifacts/<profile>/ and reuses them
+on a rerun. While it runs, a checkpoint is written after every epoch, so an interrupted run resumes
+from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from absnb import artifacts, data, profiles, runtime
+from absnb.evaluate import predict
+from absnb.models import ABS, ALL_MODELS, REQUIRES, build, check_name, inference_config, load
+from absnb.models.abs import fit_gamma
+from absnb.models.madry import pgd_linf
+from absnb.models.vae import vae_loss
+from absnb.profiles import Profile
+
+
+def seed_for(model: str, seed: int) -> int:
+    """Each model draws from its own stream (so the substitute CNN does not share the CNN's init)."""
+    return 1000 * seed + ALL_MODELS.index(model)
+
+
+def train(model: str, profile: str, seed: int = 0, force: bool = False) -> dict[str, Any]:
+    """Train `model` under `profile` unless its weights exist (or `force`); return its training log."""
+    check_name(model)
+    prof = profiles.load(profile)
+    weights = artifacts.weights_path(profile, model)
+    log_file = artifacts.log_path(profile, model)
+    if weights.exists() and log_file.exists() and not force:
+        return artifacts.load_json(log_file)
+    ckpt = artifacts.checkpoint_path(profile, model)
+    if force:
+        ckpt.unlink(missing_ok=True)
+    for needed in REQUIRES.get(model, ()):
+        if not artifacts.weights_path(profile, needed).exists():
+            raise FileNotFoundError(f"{model!r} needs the trained {needed!r} first: "
+                                    f"`make train-{needed} PROFILE={profile}`")
+    device = runtime.configure()
+    torch.manual_seed(seed_for(model, seed))
+    state, history, extra = RECIPES[model](prof, seed, ckpt, device)
+    log = {"model": model, "profile": profile, "seed": seed,
+           "wall_seconds": sum(h["seconds"] for h in history), "history": history,
+           "config": _config_of(prof, model), "hardware": runtime.describe(), **extra}
+    artifacts.save_json(log, log_file)
+    artifacts.save_torch(state, weights)
+    ckpt.unlink(missing_ok=True)
+    return log
+
+
+def _config_of(prof: Profile, model: str) -> dict[str, Any]:
+    section = getattr(prof, model, None)
+    return {"train_samples": prof.train_samples, **(dataclasses.asdict(section) if section else {})}
+
+
+def training_data(prof: Profile, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `train_samples` verified MNIST training images and labels."""
+    x, y = data.load_split("train")
+    return x[: prof.train_samples].to(device), y[: prof.train_samples].to(device)
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=gen)
+    yield from order.split(batch_size)
+
+
+def _cosine_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> None:
+    """Stateless cosine decay, so a resumed run follows the same schedule."""
+    for group in opt.param_groups:
+        group["lr"] = base * 0.5 * (1 + math.cos(math.pi * step / total))
+
+
+def _fit(net: nn.Module, opt: torch.optim.Optimizer, epochs: int, ckpt,
+         run_epoch: Callable[[int], dict[str, float]], seed: int = 0) -> list[dict[str, Any]]:
+    """Run epochs, checkpointing after each; resume from the checkpoint if one exists. The random
+    state is reseeded per epoch, so a resumed run draws what an uninterrupted one would."""
+    history: list[dict[str, Any]] = []
+    if ckpt.exists():
+        saved = artifacts.load_torch(ckpt)
+        net.load_state_dict(saved["net"])
+        opt.load_state_dict(saved["opt"])
+        history = saved["history"]
+    for epoch in range(len(history), epochs):
+        start = time.time()
+        torch.manual_seed(seed + epoch)
+        net.train()
+        metrics = run_epoch(epoch)
+        history.append({"epoch": epoch + 1, **metrics, "seconds": time.time() - start})
+        artifacts.save_torch({"net": net.state_dict(), "opt": opt.state_dict(), "history": history}, ckpt)
+    net.eval()
+    return history
+
+
+def _train_classifier(prof: Profile, seed: int, ckpt, device: torch.device, model: str,
+                      adversary: Callable[[nn.Module, torch.Tensor, torch.Tensor, int], torch.Tensor]
+                      | None = None):
+    cfg = getattr(prof, model)
+    x, y = training_data(prof, device)
+    net = build(model, prof).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    per_epoch = math.ceil(len(x) / cfg.batch_size)
+
+    def run_epoch(epoch: int) -> dict[str, float]:
+        gen = torch.Generator().manual_seed(seed_for(model, seed) + epoch)
+        loss_sum = correct = seen = 0.0
+        bar = tqdm(list(_batches(len(x), cfg.batch_size, gen)), desc=f"{model} epoch {epoch + 1}",
+                   leave=False)
+        for i, idx in enumerate(bar):
+            step = epoch * per_epoch + i
+            _cosine_lr(opt, cfg.lr, step, cfg.epochs * per_epoch)
+            xb, yb = x[idx], y[idx]
+            if adversary is not None:
+                xb = adversary(net, xb, yb, step)
+            logits = net(xb)
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item() * len(idx)
+            correct += (logits.argmax(1) == yb).sum().item()
+            seen += len(idx)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
+        return {"loss": loss_sum / seen, "train_accuracy": correct / seen}
+
+    history = _fit(net, opt, cfg.epochs, ckpt, run_epoch, seed_for(model, seed))
+    return net.state_dict(), history, {}
+
+
+def _train_madry(prof: Profile, seed: int, ckpt, device: torch.device):
+    """Adversarial training on L-inf PGD examples (random start); eps ramps up over the warm-up."""
+    cfg = prof.madry
+    per_epoch = math.ceil(min(prof.train_samples, 60000) / cfg.batch_size)
+    warmup = cfg.eps_warmup_epochs * per_epoch
+    gen = torch.Generator(device=device)
+
+    def adversary(net: nn.Module, xb: torch.Tensor, yb: torch.Tensor, step: int) -> torch.Tensor:
+        if step % per_epoch == 0:  # reseed per epoch, so a resumed run draws the same starts
+            gen.manual_seed(seed_for("madry", seed) + step)
+        scale = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+        net.eval()
+        adv = pgd_linf(net, xb, yb, cfg.eps * scale, cfg.pgd_steps, cfg.pgd_step_size * scale,
+                       generator=gen)
+        net.train()
+        return adv
+
+    return _train_classifier(prof, seed, ckpt, device, "madry", adversary)
+
+
+def _train_abs(prof: Profile, seed: int, ckpt, device: torch.device):
+    """Ten VAEs, each on its own class; the KL weight falls linearly from kl_start to kl_end."""
+    cfg = prof.abs
+    x, y = training_data(prof, device)
+    vaes = build("abs", prof).to(device)
+    opt = torch.optim.Adam(vaes.parameters(), lr=cfg.lr)
+    by_class = [(y == c).nonzero().squeeze(1) for c in range(10)]
+
+    def run_epoch(epoch: int) -> dict[str, float]:
+        gen = torch.Generator().manual_seed(seed_for("abs", seed) + epoch)
+        totals = {"loss": 0.0, "squared_error": 0.0}
+        seen = 0
+        bar = tqdm(total=len(x), desc=f"abs epoch {epoch + 1}", leave=False)
+        for c, members in enumerate(by_class):
+            batches = [members[i] for i in _batches(len(members), cfg.batch_size, gen)]
+            for b, idx in enumerate(batches):
+                progress = (epoch + b / len(batches)) / max(cfg.kl_anneal_epochs, 1e-9)
+                kl_weight = cfg.kl_start + (cfg.kl_end - cfg.kl_start) * min(1.0, progress)
+                xb = x[idx]
+                loss, se = vae_loss(xb, *vaes[c](xb), kl_weight)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                totals["loss"] += loss.item() * len(idx)
+                totals["squared_error"] += se.item() * len(idx)
+                seen += len(idx)
+                bar.update(len(idx))
+                bar.set_postfix(cls=c, kl_weight=f"{kl_weight:.2f}", se=f"{se.item():.2f}")
+        bar.close()
+        return {k: v / seen for k, v in totals.items()} | {"kl_weight": kl_weight}
+
+    history = _fit(vaes, opt, cfg.epochs, ckpt, run_epoch, seed_for("abs", seed))
+    return vaes.state_dict(), history, {}
+
+
+def _fit_binary_abs(prof: Profile, seed: int, ckpt, device: torch.device):
+    """gamma_y by line search on training accuracy of ABS with binarised inputs."""
+    cfg = prof.binary_abs
+    start = time.time()
+    x, y = training_data(prof, device)
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[: cfg.gamma_samples]
+    model = ABS(list(load("abs", prof).vaes), inference_config(prof), binary=True).to(device)
+    elbos = predict(model.elbo, x[pick], prof.eval_batch_size, "binary ABS on training images")
+    grid = torch.linspace(cfg.gamma_min, cfg.gamma_max, cfg.gamma_steps)
+    gamma = fit_gamma(elbos, y[pick].cpu(), grid)
+    before = (elbos.argmax(1) == y[pick].cpu()).float().mean().item()
+    after = ((elbos * gamma).argmax(1) == y[pick].cpu()).float().mean().item()
+    history = [{"epoch": 1, "train_accuracy_gamma_1": before, "train_accuracy_fitted": after,
+                "seconds": time.time() - start}]
+    return {"gamma": gamma}, history, {"gamma": gamma.tolist()}
+
+
+def _build_nearest(prof: Profile, seed: int, ckpt, device: torch.device):
+    """Nothing to learn: the model is the verified training set itself."""
+    start = time.time()
+    net = build("nearest", prof)
+    return net.state_dict(), [{"epoch": 1, "train_samples": len(net.train_x),
+                               "seconds": time.time() - start}], {}
+
+
+RECIPES = {
+    "cnn": lambda p, s, c, d: _train_classifier(p, s, c, d, "cnn"),
+    "binary_cnn": lambda p, s, c, d: _train_classifier(p, s, c, d, "binary_cnn"),
+    "substitute": lambda p, s, c, d: _train_classifier(p, s, c, d, "substitute"),
+    "nearest": _build_nearest,
+    "madry": _train_madry,
+    "abs": _train_abs,
+    "binary_abs": _fit_binary_abs,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Train one model of the ABS book.")
+    parser.add_argument("model", choices=ALL_MODELS)
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args()
+    log = train(args.model, args.profile, args.seed, args.force)
+    print(f"{args.model}: {log['wall_seconds']:.0f} s; last epoch {log['history'][-1]}")
+
+
+if __name__ == "__main__":
+    main()

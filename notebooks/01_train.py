@@ -1,0 +1,53 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Training
+#
+# This page trains one model of the paper, or reuses its weights if an earlier run of the same
+# profile left them (`force=True` retrains). Training writes a checkpoint after every epoch, so an
+# interrupted run resumes. The recipe is `absnb.train.train`; the architectures are in
+# `absnb/models/`, and the settings come from the profile named below (`absnb/profiles.toml`).
+
+# %% tags=["parameters", "remove-cell"]
+model = "cnn"
+profile = "default"
+seed = 0
+force = False
+
+# %%
+from IPython.display import Markdown, display
+
+from absnb import models, plots, profiles, report, train
+
+models.check_name(model)
+prof = profiles.load(profile)
+log = train.train(model, profile, seed=seed, force=force)
+
+# %%
+display(Markdown(
+    f"**{models.DISPLAY_NAMES.get(model, 'Substitute CNN')}**, seed {seed}. "
+    f"{report.run_description(profile)} Training took **{log['wall_seconds'] / 60:.1f} min**."))
+report.training_summary(log)
+
+# %% [markdown]
+# The settings this model was trained with:
+
+# %%
+log["config"]
+
+# %%
+fig = plots.training_curves(log)
+fig

@@ -1,0 +1,97 @@
+"""The smoke profile end to end: `make book PROFILE=smoke` trains every model through papermill,
+scores them, and builds the HTML book; a second run reuses everything."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINED = ("cnn", "binary_cnn", "substitute", "nearest", "madry", "abs", "binary_abs")
+SCORED = ("cnn", "binary_cnn", "nearest", "madry", "binary_abs", "abs")
+
+pytestmark = pytest.mark.slow
+
+
+def _make_book(art: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "book", "PROFILE=smoke", f"ARTIFACTS={art}", f"BOOK_OUT={out}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=3600)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("smoke")
+    art, out = base / "artifacts", base / "book"
+    result = _make_book(art, out)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return art / "smoke", out / "_build" / "html"
+
+
+def test_every_model_trained_with_a_log(built):
+    runs, _ = built
+    for name in TRAINED:
+        assert (runs / "models" / f"{name}.pt").exists()
+        log = json.loads((runs / "logs" / f"{name}.json").read_text())
+        assert log["profile"] == "smoke" and log["history"] and log["wall_seconds"] > 0
+    assert not any((runs / "checkpoints").glob("*.pt")), "finished runs leave no checkpoint"
+
+
+def test_clean_scores_for_all_six_models(built):
+    runs, _ = built
+    for name in SCORED:
+        score = json.loads((runs / "results" / "clean" / f"{name}.json").read_text())
+        assert score["samples"] == 300 and 0.0 <= score["accuracy"] <= 1.0
+    madry = json.loads((runs / "results" / "clean" / "madry.json").read_text())
+    assert 0.0 <= madry["pgd_accuracy"] <= madry["accuracy"] + 0.05
+
+
+def test_executed_notebooks_have_no_errors(built):
+    runs, _ = built
+    notebooks = sorted((runs / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) == len(TRAINED) + 1
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                assert output.get("output_type") != "error", f"{path.name}: {output.get('evalue')}"
+
+
+def test_book_pages_exist_and_show_the_table(built):
+    _, html = built
+    pages = ["book/intro.html", "book/models.html", "book/run/02_clean.html",
+             *[f"book/run/01_train_{m}.html" for m in TRAINED]]
+    for page in pages:
+        assert (html / page).exists(), page
+    clean = (html / "book/run/02_clean.html").read_text()
+    for name in ("CNN", "Binary CNN", "Nearest Neighbor", "Madry et al.", "Binary ABS", "ABS"):
+        assert f"<td>{name}</td>" in clean, name
+    assert "Profile <strong>smoke</strong>" in clean
+
+
+def test_every_local_link_and_image_resolves(built):
+    _, html = built
+    broken = []
+    for page in html.rglob("*.html"):
+        for target in re.findall(r'(?:href|src)="([^"]+)"', page.read_text()):
+            if re.match(r"^(https?:|mailto:|#|data:|javascript:)", target):
+                continue
+            path = target.split("#")[0].split("?")[0]
+            if path and not (page.parent / path).resolve().exists():
+                broken.append(f"{page.relative_to(html)} -> {target}")
+    assert not broken, broken[:20]
+
+
+def test_rerun_reuses_every_step(built):
+    """A second `make book` re-executes no notebook and retrains nothing."""
+    runs, html = built
+    stamps = {p: p.stat().st_mtime for p in [*(runs / "notebooks").glob("*.ipynb"),
+                                             *(runs / "models").glob("*.pt")]}
+    result = _make_book(runs.parent, html.parents[1])
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "papermill" not in result.stdout
+    assert all(p.stat().st_mtime == t for p, t in stamps.items())
