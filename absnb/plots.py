@@ -20,10 +20,10 @@ def training_curves(log: dict) -> Figure | None:
     for ax, metric in zip(axes[0], metrics):
         ax.plot(history["epoch"], history[metric], marker="o", color=OURS)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(metric.replace("_", " "))
         sns.despine(ax=ax)
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 def clean_accuracy_chart(table: pd.DataFrame) -> Figure:
@@ -37,7 +37,13 @@ def clean_accuracy_chart(table: pd.DataFrame) -> Figure:
     for container in ax.containers:
         ax.bar_label(container, fmt="%.1f", fontsize=8, padding=2)
     ax.set_xlabel("")
-    ax.legend(title="", loc="lower left", frameon=False)
+    ax.legend(title="", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     sns.despine(ax=ax)
+    return _finish(fig)
+
+
+def _finish(fig: Figure) -> Figure:
+    """Lay out and detach the figure from pyplot, so a notebook shows it once (as the cell's value)."""
     fig.tight_layout()
+    plt.close(fig)
     return fig

@@ -13,6 +13,22 @@ def training_summary(log: dict) -> pd.DataFrame:
     return pd.DataFrame(log["history"]).round(4)
 
 
+def training_description(log: dict) -> str:
+    """Which model, seed, profile and hardware, and how long its training took (Markdown)."""
+    name = DISPLAY_NAMES.get(log["model"], "Substitute CNN")
+    extra = ""
+    if "gamma" in log:
+        extra = " Fitted γ per class: " + ", ".join(f"{g:.3f}" for g in log["gamma"]) + "."
+    return (f"**{name}**, seed {log['seed']}. {run_description(log['profile'])} "
+            f"Training took **{log['wall_seconds'] / 60:.1f} min**.{extra}")
+
+
+def settings_table(log: dict) -> pd.DataFrame:
+    """The profile settings a model was trained with, one row per setting."""
+    return pd.DataFrame({"setting": list(log["config"]), "value": [str(v) for v in log["config"].values()]}
+                        ).set_index("setting")
+
+
 def run_summary(profile: str) -> pd.DataFrame:
     """Training and evaluation wall time per model, from the logs the run wrote."""
     rows = []

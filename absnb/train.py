@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from absnb import artifacts, data, profiles, runtime
 from absnb.evaluate import predict
-from absnb.models import ABS, ALL_MODELS, REQUIRES, build, check_name, inference_config, load
+from absnb.models import ABS, ALL_MODELS, REQUIRES, build, check_name, inference_config, load_vaes
 from absnb.models.abs import fit_gamma
 from absnb.models.madry import pgd_linf
 from absnb.models.vae import vae_loss
@@ -39,21 +40,26 @@ def train(model: str, profile: str, seed: int = 0, force: bool = False) -> dict[
     prof = profiles.load(profile)
     weights = artifacts.weights_path(profile, model)
     log_file = artifacts.log_path(profile, model)
-    if weights.exists() and log_file.exists() and not force:
-        return artifacts.load_json(log_file)
-    ckpt = artifacts.checkpoint_path(profile, model)
-    if force:
-        ckpt.unlink(missing_ok=True)
     for needed in REQUIRES.get(model, ()):
         if not artifacts.weights_path(profile, needed).exists():
             raise FileNotFoundError(f"{model!r} needs the trained {needed!r} first: "
                                     f"`make train-{needed} PROFILE={profile}`")
+    config = _config_of(prof, model)
+    ckpt = artifacts.checkpoint_path(profile, model)
+    if weights.exists() and log_file.exists() and not force:
+        log = artifacts.load_json(log_file)
+        if log["config"] == config:
+            return log
+        print(f"{model}: settings changed since the stored run, training again")
+        force = True
+    if force:
+        ckpt.unlink(missing_ok=True)
     device = runtime.configure()
     torch.manual_seed(seed_for(model, seed))
     state, history, extra = RECIPES[model](prof, seed, ckpt, device)
     log = {"model": model, "profile": profile, "seed": seed,
            "wall_seconds": sum(h["seconds"] for h in history), "history": history,
-           "config": _config_of(prof, model), "hardware": runtime.describe(), **extra}
+           "config": config, "hardware": runtime.describe(), **extra}
     artifacts.save_json(log, log_file)
     artifacts.save_torch(state, weights)
     ckpt.unlink(missing_ok=True)
@@ -61,8 +67,15 @@ def train(model: str, profile: str, seed: int = 0, force: bool = False) -> dict[
 
 
 def _config_of(prof: Profile, model: str) -> dict[str, Any]:
+    """What a model's training depends on: its profile settings and the weights it builds on."""
     section = getattr(prof, model, None)
-    return {"train_samples": prof.train_samples, **(dataclasses.asdict(section) if section else {})}
+    config = {"train_samples": prof.train_samples, **(dataclasses.asdict(section) if section else {})}
+    if model == "binary_abs":
+        config["abs_inference"] = dataclasses.asdict(prof.abs)
+    for needed in REQUIRES.get(model, ()):
+        digest = hashlib.sha256(artifacts.weights_path(prof.name, needed).read_bytes()).hexdigest()
+        config[f"{needed}_weights_sha256"] = digest
+    return config
 
 
 def training_data(prof: Profile, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,7 +212,7 @@ def _fit_binary_abs(prof: Profile, seed: int, ckpt, device: torch.device):
     start = time.time()
     x, y = training_data(prof, device)
     pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[: cfg.gamma_samples]
-    model = ABS(list(load("abs", prof).vaes), inference_config(prof), binary=True).to(device)
+    model = ABS(load_vaes(prof), inference_config(prof), binary=True).to(device)
     elbos = predict(model.elbo, x[pick], prof.eval_batch_size, "binary ABS on training images")
     grid = torch.linspace(cfg.gamma_min, cfg.gamma_max, cfg.gamma_steps)
     gamma = fit_gamma(elbos, y[pick].cpu(), grid)

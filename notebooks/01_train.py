@@ -37,16 +37,14 @@ prof = profiles.load(profile)
 log = train.train(model, profile, seed=seed, force=force)
 
 # %%
-display(Markdown(
-    f"**{models.DISPLAY_NAMES.get(model, 'Substitute CNN')}**, seed {seed}. "
-    f"{report.run_description(profile)} Training took **{log['wall_seconds'] / 60:.1f} min**."))
-report.training_summary(log)
+display(Markdown(report.training_description(log)))
+report.training_summary(log).style.hide(axis="index")
 
 # %% [markdown]
-# The settings this model was trained with:
+# The settings this model was trained with (from the profile):
 
 # %%
-log["config"]
+report.settings_table(log)
 
 # %%
 fig = plots.training_curves(log)

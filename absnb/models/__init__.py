@@ -57,12 +57,19 @@ def load(name: str, profile: Profile) -> nn.Module:
             raise FileNotFoundError(
                 f"no weights for {needed!r} in profile {profile.name!r} ({path}); train them with "
                 f"`make train-{needed} PROFILE={profile.name}` or notebooks/01_train with model={needed}")
-    if name == "binary_abs":
-        vaes = load("abs", profile).vaes
-        gamma = artifacts.load_torch(artifacts.weights_path(profile.name, name))["gamma"]
-        return ABS(list(vaes), inference_config(profile), binary=True, gamma=gamma).eval()
+    if name in ("abs", "binary_abs"):
+        gamma = None
+        if name == "binary_abs":
+            gamma = artifacts.load_torch(artifacts.weights_path(profile.name, name))["gamma"]
+        return ABS(load_vaes(profile), inference_config(profile), binary=name == "binary_abs",
+                   gamma=gamma).eval()
     net = build(name, profile)
     net.load_state_dict(artifacts.load_torch(artifacts.weights_path(profile.name, name)))
-    if name == "abs":
-        net = ABS(list(net), inference_config(profile))
     return net.eval()
+
+
+def load_vaes(profile: Profile) -> list[VAE]:
+    """The ten trained class-conditional VAEs of ABS (shared by Binary ABS)."""
+    vaes = build("abs", profile)
+    vaes.load_state_dict(artifacts.load_torch(artifacts.weights_path(profile.name, "abs")))
+    return list(vaes.eval())

@@ -136,8 +136,8 @@ class ABS(nn.Module):
         self.register_buffer("gamma", torch.ones(N_CLASSES) if gamma is None else gamma.float())
         self.register_buffer("bank_z", latent_bank(cfg), persistent=False)
         with torch.no_grad():
-            self.register_buffer("bank_x", self.stacked(self.bank_z.expand(N_CLASSES, -1, -1)),
-                                 persistent=False)
+            chunks = [self.stacked(z.expand(N_CLASSES, -1, -1)) for z in self.bank_z.split(500)]
+            self.register_buffer("bank_x", torch.cat(chunks, 1), persistent=False)
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
         """l_y(x) per image and class, shape (B, 10): all classes and images in one batched search."""

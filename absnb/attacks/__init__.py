@@ -1,0 +1,1 @@
+"""Adversarial attacks on the six models: distances, verification of what they find, post-processing."""

@@ -1,0 +1,66 @@
+"""Re-check every adversarial an attack claims before it is recorded, so no attack is trusted blindly.
+
+An adversarial counts only if the model misclassifies it when run again, its pixels are finite and
+within [0, 1] exactly, and its distance is the one recomputed from the images (never the attack's
+claim). A test image the model already gets wrong is broken at distance 0, whatever the attack did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from absnb.attacks.distances import distance
+
+
+@dataclass
+class Verified:
+    """Checked adversarials of one attack on a batch of test images, one entry per image."""
+
+    adv: torch.Tensor  # the adversarial, or the clean image where none was accepted
+    success: torch.Tensor  # bool: broken (a checked adversarial, or misclassified when clean)
+    distance: torch.Tensor  # recomputed distance; 0 if misclassified when clean, inf if not broken
+    prediction: torch.Tensor  # long: the model's prediction on `adv`
+    refused: torch.Tensor  # bool: the attack claimed an adversarial and the check refused it
+
+    @property
+    def rejected(self) -> int:
+        """How many adversarials claimed by the attack were refused."""
+        return int(self.refused.sum())
+
+
+def predict(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The model's class for each image, batch by batch, without gradients."""
+    if len(x) == 0:
+        return torch.zeros(0, dtype=torch.long, device=x.device)
+    with torch.no_grad():
+        return torch.cat([model(xb).argmax(1).to(x.device) for xb in x.split(batch_size)])
+
+
+def verify(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+           candidates: torch.Tensor, found: torch.Tensor, norm: str, batch_size: int = 256) -> Verified:
+    """Accept the candidates the attack `found` only if they pass every check; see the module docstring."""
+    if candidates.shape != x.shape or found.shape != y.shape or len(y) != len(x):
+        raise ValueError(f"shapes disagree: x {tuple(x.shape)}, y {tuple(y.shape)}, "
+                         f"candidates {tuple(candidates.shape)}, found {tuple(found.shape)}")
+    found = found.bool()
+    clean_pred = predict(model, x, batch_size)
+    clean_wrong = clean_pred != y
+    flat = candidates.flatten(1)
+    in_box = torch.isfinite(flat).all(1) & (flat >= 0).all(1) & (flat <= 1).all(1)
+    to_check = (found & ~clean_wrong & in_box).nonzero().squeeze(1)
+    accepted = torch.zeros_like(found)
+    prediction = clean_pred.clone()
+    adv_pred = predict(model, candidates[to_check], batch_size)
+    fooled = adv_pred != y[to_check]
+    accepted[to_check[fooled]] = True
+    prediction[to_check[fooled]] = adv_pred[fooled]
+
+    adv = torch.where(accepted.view(-1, *[1] * (x.dim() - 1)), candidates, x)
+    dist = torch.full((len(x),), float("inf"), dtype=x.dtype, device=x.device)
+    dist[accepted] = distance(x[accepted], candidates[accepted], norm)
+    dist[clean_wrong] = 0.0
+    return Verified(adv=adv, success=accepted | clean_wrong, distance=dist, prediction=prediction,
+                    refused=found & ~clean_wrong & ~accepted)

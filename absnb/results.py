@@ -1,0 +1,105 @@
+"""Tidy per-sample attack results and their summaries: median distance and accuracy at ε (Table 1).
+
+A per-sample table has one row per (model, norm, attack, sample): the sample's index into the fixed
+test selection, its label, the model's prediction (on the adversarial, else on the clean image), the
+minimal adversarial distance (0 if the clean image is misclassified, inf if no adversarial was found)
+and whether the sample is broken. "All" attacks is the per-sample minimum over a norm's attacks.
+
+Accuracy at ε counts the samples whose distance is strictly greater than ε, so an adversarial at
+exactly ε breaks the sample. Attacks and distances run in float32, where an attack clipped to an ε-ball
+lands up to a few ulps outside it (an L∞ attack at 0.3 measures 0.30000004), so the comparison allows a
+relative EPS_RTOL: a sample is robust at ε only if its distance exceeds ε · (1 + EPS_RTOL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from absnb.attacks.distances import EPSILONS, check_norm
+from absnb.attacks.verify import Verified
+
+KEYS = ["model", "norm", "attack"]
+# Far above float32 rounding of distances (~1e-7 relative), far below any gap between attacks.
+EPS_RTOL = 1e-5
+
+
+def per_sample_frame(model: str, norm: str, attack: str, samples: Sequence[int] | torch.Tensor,
+                     labels: Sequence[int] | torch.Tensor, verified: Verified) -> pd.DataFrame:
+    """One attack's verified results on one model as a tidy table, one row per test sample."""
+    check_norm(norm)
+    n = len(verified.distance)
+    if len(samples) != n or len(labels) != n:
+        raise ValueError(f"{len(samples)} samples and {len(labels)} labels for {n} results")
+    return pd.DataFrame({
+        "model": model, "norm": norm, "attack": attack,
+        "sample": torch.as_tensor(samples).cpu().long().numpy(),
+        "label": torch.as_tensor(labels).cpu().long().numpy(),
+        "prediction": verified.prediction.cpu().long().numpy(),
+        "distance": verified.distance.cpu().double().numpy(),
+        "success": verified.success.cpu().bool().numpy(),
+        "rejected": verified.refused.cpu().bool().numpy(),
+    })
+
+
+def _check_distances(frame: pd.DataFrame) -> None:
+    if frame["distance"].isna().any() or (frame["distance"] < 0).any():
+        raise ValueError("distances must be >= 0 (inf for unbroken samples), never NaN")
+
+
+def all_attacks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, norm, sample), the row of the attack with the smallest distance, as attack "All".
+
+    The winning attack is kept in `best_attack` (the first in table order on a tie; missing where
+    the distance is 0, a clean misclassification no attack was needed for, or inf, none succeeded).
+    Every attack of a (model, norm) must cover the same samples, with one label each, or the minimum
+    would silently be over fewer attacks for some of them.
+    """
+    _check_distances(frame)
+    frame = frame.reset_index(drop=True)  # idxmin below needs unique row labels
+    for (model, norm), group in frame.groupby(["model", "norm"], sort=False):
+        per_attack = group.groupby("attack", sort=False)["sample"].agg(lambda s: tuple(sorted(s)))
+        if per_attack.nunique() != 1 or group.duplicated(["attack", "sample"]).any():
+            raise ValueError(f"attacks on ({model}, {norm}) do not cover the same samples once each")
+        if (group.groupby("sample")["label"].nunique() > 1).any():
+            raise ValueError(f"attacks on ({model}, {norm}) disagree on a sample's label")
+    best = frame.loc[frame.groupby(["model", "norm", "sample"], sort=False)["distance"].idxmin()]
+    best = best.rename(columns={"attack": "best_attack"}).drop(columns="rejected", errors="ignore")
+    best["best_attack"] = best["best_attack"].where((best["distance"] > 0) & np.isfinite(best["distance"]))
+    best.insert(2, "attack", "All")
+    return best.reset_index(drop=True)
+
+
+def accuracy_curve(distances: np.ndarray | Sequence[float], grid: np.ndarray | Sequence[float]) -> np.ndarray:
+    """Fraction of samples still classified correctly at each perturbation size d of `grid` (Figure 2)."""
+    d = np.asarray(distances, dtype=float)
+    eps = np.asarray(grid, dtype=float)
+    return (d[None, :] > eps[:, None] * (1 + EPS_RTOL)).mean(axis=1)
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, norm, attack): samples, median distance and accuracy at ε (percent), as in Table 1.
+
+    The median is np.median over every sample, 0 and inf included: it is inf when more than half the
+    distances are inf, and also when exactly half are (with an even count the two middle values are
+    averaged, and a finite value plus inf is inf). `rejected` is summed where the table has it (NA
+    for rows without it, such as "All" rows concatenated with the per-attack ones).
+    """
+    _check_distances(frame)
+    rows = []
+    for (model, norm, attack), group in frame.groupby(KEYS, sort=False):
+        d = group["distance"].to_numpy(dtype=float)
+        row = {"model": model, "norm": norm, "attack": attack, "n": len(d),
+               "median_distance": float(np.median(d)),
+               "accuracy_percent": 100 * float(accuracy_curve(d, [EPSILONS[check_norm(norm)]])[0])}
+        if "rejected" in group:
+            claimed = group["rejected"].dropna()
+            row["rejected"] = int(claimed.sum()) if len(claimed) else pd.NA
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if "rejected" in table:
+        table["rejected"] = table["rejected"].astype("Int64")
+    return table

@@ -1,0 +1,108 @@
+"""Per-sample tables, the "All attacks" minimum, median distance and accuracy at ε on known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from absnb.attacks.verify import Verified
+from absnb.results import accuracy_curve, all_attacks, per_sample_frame, summarise
+
+INF = math.inf
+
+
+def _rows(model: str, norm: str, attack: str, distances: list[float]) -> pd.DataFrame:
+    n = len(distances)
+    return pd.DataFrame({"model": model, "norm": norm, "attack": attack, "sample": np.arange(n),
+                         "label": np.arange(n) % 10, "prediction": np.zeros(n, dtype=int),
+                         "distance": distances, "success": np.isfinite(distances)})
+
+
+def _one(table: pd.DataFrame, **where) -> pd.Series:
+    mask = np.logical_and.reduce([table[k] == v for k, v in where.items()])
+    assert mask.sum() == 1
+    return table[mask].iloc[0]
+
+
+def test_median_and_accuracy_count_zero_and_inf():
+    s = _one(summarise(_rows("abs", "l2", "A", [0, 1, 2, INF, INF])), attack="A")
+    assert s.n == 5 and s.median_distance == 2
+    assert s.accuracy_percent == pytest.approx(60)  # 2, inf, inf are > 1.5; 0 and 1 are broken
+
+
+def test_all_inf_gives_median_inf_and_full_accuracy():
+    s = summarise(_rows("abs", "linf", "A", [INF] * 4)).iloc[0]
+    assert s.median_distance == INF and s.accuracy_percent == 100
+
+
+def test_median_is_inf_when_half_or_more_are_inf():
+    assert summarise(_rows("m", "l2", "A", [1, 2, INF, INF])).median_distance[0] == INF
+    assert summarise(_rows("m", "l2", "A", [1, 2, 3, INF])).median_distance[0] == 2.5
+    assert summarise(_rows("m", "l2", "A", [1, 2, INF, INF, INF])).median_distance[0] == INF
+
+
+def test_a_sample_broken_at_exactly_eps_counts_as_broken():
+    table = pd.concat([_rows("m", "l0", "A", [12, 13]), _rows("m", "linf", "A", [0.3, 0.31]),
+                       _rows("m", "l2", "A", [1.5, 1.6])])
+    assert summarise(table).accuracy_percent.tolist() == [50, 50, 50]
+
+
+def test_float32_overshoot_of_an_eps_ball_counts_as_at_eps():
+    """An L∞ attack clipped to x ± 0.3 in float32 measures a few ulps above 0.3: broken, not robust."""
+    x = torch.arange(256, dtype=torch.float32).div(255).reshape(1, 256)
+    adv = (x + 0.3).clamp(0, 1)
+    d = (adv - x).abs().amax(1)
+    assert d.item() > 0.3  # the rounding this guards against
+    assert accuracy_curve(d.double().numpy(), [0.3]).tolist() == [0.0]
+
+
+def test_accuracy_curve_is_fraction_above_each_size():
+    curve = accuracy_curve([0, 1, 2, INF], [0, 0.5, 1, 2, 100])
+    np.testing.assert_allclose(curve, [0.75, 0.75, 0.5, 0.25, 0.25])
+
+
+def test_all_attacks_takes_the_per_sample_minimum():
+    a = _rows("cnn", "l2", "A", [0, 1.0, 3.0, INF, INF])
+    b = _rows("cnn", "l2", "B", [0, 2.0, 0.5, 4.0, INF])
+    other = _rows("abs", "l2", "A", [9.0, 9.0, 9.0, 9.0, 9.0])
+    best = all_attacks(pd.concat([a, b, other]))  # repeated row labels must not matter
+    cnn = best[best.model == "cnn"].set_index("sample")
+    assert cnn.distance.tolist() == [0, 1.0, 0.5, 4.0, INF]
+    assert cnn.best_attack.tolist()[1:4] == ["A", "B", "B"]
+    assert cnn.best_attack.isna()[[0, 4]].all()  # misclassified when clean; nothing broke it
+    assert (best.attack == "All").all() and cnn.label.tolist() == [0, 1, 2, 3, 4]
+    assert len(best) == 10 and best[best.model == "abs"].distance.tolist() == [9.0] * 5
+    s = _one(summarise(best), model="cnn")
+    assert s.median_distance == 1.0 and s.accuracy_percent == pytest.approx(40)
+
+
+def test_all_attacks_refuses_attacks_on_different_samples():
+    a = _rows("cnn", "l2", "A", [1.0, 2.0, 3.0])
+    b = _rows("cnn", "l2", "B", [1.0, 2.0])
+    with pytest.raises(ValueError, match="same samples"):
+        all_attacks(pd.concat([a, b]))
+
+
+def test_per_sample_frame_and_rejected_counts():
+    v = Verified(adv=torch.zeros(3, 1, 2, 2), success=torch.tensor([True, False, True]),
+                 distance=torch.tensor([0.5, INF, 0.0]), prediction=torch.tensor([7, 1, 4]),
+                 refused=torch.tensor([False, True, False]))
+    frame = per_sample_frame("abs", "l2", "Boundary", torch.tensor([10, 11, 12]), [1, 1, 2], v)
+    assert list(frame.columns) == ["model", "norm", "attack", "sample", "label", "prediction",
+                                   "distance", "success", "rejected"]
+    assert frame["sample"].tolist() == [10, 11, 12] and frame.distance.tolist() == [0.5, INF, 0.0]
+    table = summarise(pd.concat([frame, all_attacks(frame)]))
+    assert table.attack.tolist() == ["Boundary", "All"]
+    assert table.rejected[0] == 1 and table.rejected.isna()[1]
+    assert table.accuracy_percent[0] == pytest.approx(100 / 3)
+
+
+@pytest.mark.parametrize("fn", [summarise, all_attacks])
+def test_nan_or_negative_distances_are_refused(fn):
+    for bad in (float("nan"), -1.0):
+        with pytest.raises(ValueError, match="NaN"):
+            fn(_rows("m", "l2", "A", [1.0, bad]))

@@ -1,0 +1,52 @@
+"""train(): stored weights are reused only while the settings they were trained with still hold."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from absnb import artifacts, profiles, train
+
+
+@pytest.fixture
+def tiny(monkeypatch, tmp_path):
+    """A smoke profile shrunk to 300 images, with artifacts in a temporary folder."""
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    smoke = profiles.load("smoke")
+    base = dataclasses.replace(
+        smoke, train_samples=300,
+        abs=dataclasses.replace(smoke.abs, epochs=1, n_samples=50, n_candidates=60, steps=1),
+        binary_abs=dataclasses.replace(smoke.binary_abs, gamma_samples=20, gamma_steps=3))
+    current = {"profile": base}
+    monkeypatch.setattr(profiles, "load", lambda name, path=None: current["profile"])
+    return current
+
+
+def test_weights_are_reused_while_settings_hold(tiny):
+    first = train.train("cnn", "smoke")
+    weights = artifacts.weights_path("smoke", "cnn")
+    stamp = weights.stat().st_mtime_ns
+    again = train.train("cnn", "smoke")
+    assert again == first and weights.stat().st_mtime_ns == stamp
+
+
+def test_changed_settings_retrain(tiny):
+    train.train("cnn", "smoke")
+    prof = tiny["profile"]
+    tiny["profile"] = dataclasses.replace(prof, cnn=dataclasses.replace(prof.cnn, epochs=2))
+    log = train.train("cnn", "smoke")
+    assert log["config"]["epochs"] == 2 and len(log["history"]) == 2
+
+
+def test_binary_abs_refits_when_abs_weights_change(tiny):
+    train.train("abs", "smoke")
+    first = train.train("binary_abs", "smoke")
+    train.train("abs", "smoke", force=True, seed=1)
+    second = train.train("binary_abs", "smoke")
+    assert first["config"]["abs_weights_sha256"] != second["config"]["abs_weights_sha256"]
+
+
+def test_binary_abs_needs_abs_first(tiny):
+    with pytest.raises(FileNotFoundError, match="make train-abs PROFILE=smoke"):
+        train.train("binary_abs", "smoke")
