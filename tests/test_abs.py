@@ -210,7 +210,7 @@ def _loss(decode, x, z):
 
 def test_optimise_latents_with_no_steps_returns_the_starting_loss():
     decode, x, z0 = _linear_problem()
-    out = optimise_latents(decode, x, z0, steps=0, lr=0.05, radius=5.0)
+    out, _ = optimise_latents(decode, x, z0, steps=0, lr=0.05, radius=5.0)
     assert out.shape == (3, 4)
     torch.testing.assert_close(out, _loss(decode, x, z0))
 
@@ -218,7 +218,7 @@ def test_optimise_latents_with_no_steps_returns_the_starting_loss():
 def test_optimise_latents_reduces_the_loss_of_a_linear_decoder():
     decode, x, z0 = _linear_problem()
     start = _loss(decode, x, z0)
-    out = optimise_latents(decode, x, z0, steps=50, lr=0.05, radius=5.0)
+    out, _ = optimise_latents(decode, x, z0, steps=50, lr=0.05, radius=5.0)
     assert (out < start - 1e-3).all()
 
 
@@ -232,7 +232,7 @@ def test_optimise_latents_never_returns_more_than_the_start_even_when_adam_overs
     z0 = z_opt[None]  # start at the exact optimum (inside the radius)
     assert z_opt.norm(dim=1).max() < 5
     start = _loss(decode, x, z0)
-    out = optimise_latents(decode, x, z0, steps=10, lr=3.0, radius=5.0)
+    out, _ = optimise_latents(decode, x, z0, steps=10, lr=3.0, radius=5.0)
     torch.testing.assert_close(out, start, rtol=1e-5, atol=1e-4)
     assert (out <= start).all()
 
@@ -251,7 +251,7 @@ def test_optimise_latents_equals_torch_adam_with_projection():
         with torch.no_grad():
             z.copy_(project_l2(z, radius))
             best = torch.minimum(best, _loss(decode, x, z))
-    out = optimise_latents(decode, x, project_l2(z0, radius), steps, lr, radius)
+    out, _ = optimise_latents(decode, x, project_l2(z0, radius), steps, lr, radius)
     torch.testing.assert_close(out, best, rtol=1e-5, atol=1e-4)
 
 
@@ -261,7 +261,7 @@ def test_optimise_latents_respects_the_radius():
     x = torch.zeros(1, 1, 784)
     x[0, 0, :LATENT_DIM] = 100.0  # the optimum is z = 100 / 1.5 per coordinate, norm ~189
     z0 = torch.zeros(1, 1, LATENT_DIM)
-    out = optimise_latents(lambda z: z @ weight.T, x, z0, steps=50, lr=1.0, radius=5.0)
+    out, _ = optimise_latents(lambda z: z @ weight.T, x, z0, steps=50, lr=1.0, radius=5.0)
     # Best possible in the ball: z along the all-ones direction with norm 5.
     z_best = torch.full((LATENT_DIM,), 5.0 / 8**0.5)
     bound = (x[0, 0, :LATENT_DIM] - z_best).pow(2).sum() + 0.5 * 25.0
@@ -349,3 +349,10 @@ def test_fit_gamma_keeps_ones_for_separable_logits_on_the_profiles_grids(profile
     elbos[labels == 0, 0] = -0.05
     gamma = fit_gamma(elbos, labels, grid)
     torch.testing.assert_close(gamma, torch.ones(10))
+
+
+def test_optimise_latents_returns_the_latent_of_the_best_loss():
+    """The latent returned with the best loss reproduces that loss (Latent Descent decodes it)."""
+    decode, x, z0 = _linear_problem()
+    best, best_z = optimise_latents(decode, x, z0, steps=10, lr=0.3, radius=5.0)
+    torch.testing.assert_close(_loss(decode, x, best_z), best)

@@ -57,20 +57,26 @@ def best_bank_start(x: torch.Tensor, bank_x: torch.Tensor, bank_z: torch.Tensor)
 
 
 def optimise_latents(decode: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                     z0: torch.Tensor, steps: int, lr: float, radius: float) -> torch.Tensor:
+                     z0: torch.Tensor, steps: int, lr: float, radius: float
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Adam on z of the loss ||x - decode(z)||^2 + ||z||^2 / 2, projected after each step; returns
-    the lowest loss visited per latent (shape z0.shape[:-1]). Elementwise Adam on the summed loss
-    optimises every latent independently."""
+    the lowest loss visited per latent (shape z0.shape[:-1]) and the latent where it was reached.
+    Elementwise Adam on the summed loss optimises every latent independently."""
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     z = z0.clone()
     m = torch.zeros_like(z)
     v = torch.zeros_like(z)
-    best = None
+    best, best_z = None, z0.clone()
     with torch.enable_grad():
         for t in range(steps + 1):
             z.requires_grad_(True)
             loss = (x - decode(z)).pow(2).sum(-1) + 0.5 * z.pow(2).sum(-1)
-            best = loss.detach() if best is None else torch.minimum(best, loss.detach())
+            if best is None:
+                best = loss.detach()
+            else:
+                better = loss.detach() < best
+                best = torch.where(better, loss.detach(), best)
+                best_z = torch.where(better[..., None], z.detach(), best_z)
             if t == steps:
                 break
             (grad,) = torch.autograd.grad(loss.sum(), z)
@@ -78,7 +84,7 @@ def optimise_latents(decode: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
             v = beta2 * v + (1 - beta2) * grad.pow(2)
             step = lr * (m / (1 - beta1 ** (t + 1))) / ((v / (1 - beta2 ** (t + 1))).sqrt() + eps)
             z = project_l2(z.detach() - step, radius)
-    return best
+    return best, best_z
 
 
 class StackedDecoder(nn.Module):
@@ -139,13 +145,23 @@ class ABS(nn.Module):
             chunks = [self.stacked(z.expand(N_CLASSES, -1, -1)) for z in self.bank_z.split(500)]
             self.register_buffer("bank_x", torch.cat(chunks, 1), persistent=False)
 
-    def elbo(self, x: torch.Tensor) -> torch.Tensor:
-        """l_y(x) per image and class, shape (B, 10): all classes and images in one batched search."""
+    def search(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """l_y(x) per image and class, shape (B, 10), and the latents that reach it, (10, B, 8): all
+        classes and images in one batched search."""
         flat = self._prepare(x)
         z0 = best_bank_start(flat, self.bank_x, self.bank_z)
-        best = optimise_latents(self.stacked, flat[None], z0, self.cfg.steps, self.cfg.lr,
-                                self.cfg.radius)
-        return -best.T / N_PIXELS
+        best, best_z = optimise_latents(self.stacked, flat[None], z0, self.cfg.steps, self.cfg.lr,
+                                        self.cfg.radius)
+        return -best.T / N_PIXELS, best_z
+
+    def elbo(self, x: torch.Tensor) -> torch.Tensor:
+        """l_y(x) per image and class, shape (B, 10)."""
+        return self.search(x)[0]
+
+    def reconstruct(self, z: torch.Tensor) -> torch.Tensor:
+        """Images (B, 10, 784) that each class's decoder renders from latents (10, B, 8)."""
+        with torch.no_grad():
+            return self.stacked(z).transpose(0, 1)
 
     def elbo_loop(self, x: torch.Tensor) -> torch.Tensor:
         """Reference implementation of `elbo`: a plain loop over the ten decoders."""
@@ -154,7 +170,7 @@ class ABS(nn.Module):
         for c, vae in enumerate(self.vaes):
             z0 = best_bank_start(flat, self.bank_x[c:c + 1], self.bank_z)[0]
             columns.append(optimise_latents(vae.decoder, flat, z0, self.cfg.steps, self.cfg.lr,
-                                            self.cfg.radius))
+                                            self.cfg.radius)[0])
         return -torch.stack(columns, 1) / N_PIXELS
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
