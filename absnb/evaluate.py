@@ -14,6 +14,8 @@ import torch
 from tqdm import tqdm
 
 from absnb import artifacts, data, profiles, runtime
+from absnb.models import DISPLAY_NAMES, check_name, load
+from absnb.models.madry import pgd_linf
 from absnb.paths import DATA_DIR
 
 PAPER_TABLE1 = DATA_DIR / "paper_table1.csv"
@@ -36,9 +38,6 @@ def test_data(profile: profiles.Profile) -> tuple[torch.Tensor, torch.Tensor]:
 
 def score_model(name: str, profile: str, force: bool = False) -> dict:
     """Clean test accuracy of one model (and PGD-40 accuracy for Madry et al.), cached on disk."""
-    from absnb.models import DISPLAY_NAMES, check_name, load
-    from absnb.models.madry import pgd_linf
-
     check_name(name, tuple(DISPLAY_NAMES))
     path = artifacts.results_path(profile, f"clean/{name}.json")
     if path.exists() and not force:
@@ -53,12 +52,14 @@ def score_model(name: str, profile: str, force: bool = False) -> dict:
               "accuracy": (logits.argmax(1) == y).float().mean().item(),
               "seconds": time.time() - start, "hardware": runtime.describe()}
     if name == "madry":
-        result.update(_pgd_accuracy(model, x, y, prof, device, pgd_linf))
+        result.update(_pgd_accuracy(model, x, y, prof, device))
     artifacts.save_json(result, path)
     return result
 
 
-def _pgd_accuracy(model, x, y, prof: profiles.Profile, device, pgd_linf) -> dict:
+def _pgd_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prof: profiles.Profile,
+                  device: torch.device) -> dict:
+    """Accuracy under L-inf PGD (random start) on the first eval_pgd_samples test images."""
     cfg = prof.madry
     n = min(cfg.eval_pgd_samples, len(x))
     gen = torch.Generator(device=device).manual_seed(0)
@@ -77,8 +78,6 @@ def _pgd_accuracy(model, x, y, prof: profiles.Profile, device, pgd_linf) -> dict
 
 def clean_table(profile: str) -> pd.DataFrame:
     """One row per model: our clean accuracy beside the paper's (percent)."""
-    from absnb.models import DISPLAY_NAMES
-
     rows = [score_model(name, profile) for name in DISPLAY_NAMES]
     ours = pd.DataFrame(rows)
     paper = pd.read_csv(PAPER_TABLE1)

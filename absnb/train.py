@@ -154,7 +154,7 @@ def _train_classifier(prof: Profile, seed: int, ckpt, device: torch.device, mode
 def _train_madry(prof: Profile, seed: int, ckpt, device: torch.device):
     """Adversarial training on L-inf PGD examples (random start); eps ramps up over the warm-up."""
     cfg = prof.madry
-    per_epoch = math.ceil(min(prof.train_samples, 60000) / cfg.batch_size)
+    per_epoch = math.ceil(prof.train_samples / cfg.batch_size)
     warmup = cfg.eps_warmup_epochs * per_epoch
     gen = torch.Generator(device=device)
 
