@@ -43,6 +43,7 @@ $(STAMP): requirements.lock pyproject.toml
 $(RUNS)/01_train_%.ipynb: notebooks/01_train.ipynb absnb/profiles.toml | $(STAMP)
 	mkdir -p $(@D)
 	$(PAPERMILL) notebooks/01_train.ipynb $@ -p model $* -p profile $(PROFILE)
+	python -m absnb.book $@ $*
 
 $(RUNS)/01_train_binary_abs.ipynb: $(RUNS)/01_train_abs.ipynb
 

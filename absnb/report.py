@@ -24,9 +24,16 @@ def training_description(log: dict) -> str:
 
 
 def settings_table(log: dict) -> pd.DataFrame:
-    """The profile settings a model was trained with, one row per setting."""
-    return pd.DataFrame({"setting": list(log["config"]), "value": [str(v) for v in log["config"].values()]}
-                        ).set_index("setting")
+    """The profile settings a model was trained with, one row per setting (nested ones dotted)."""
+    flat = pd.json_normalize(log["config"]).iloc[0]
+    return pd.DataFrame({"value": flat.astype(str)}).rename_axis("setting")
+
+
+def madry_robustness(score: dict) -> str:
+    """Clean and PGD accuracy of our Madry et al., in one sentence (Markdown)."""
+    return (f"Clean accuracy **{100 * score['accuracy']:.2f}%**; accuracy under PGD-{score['pgd_steps']} "
+            f"(ε = {score['pgd_eps']}, step {score['pgd_step_size']}, random start) on the first "
+            f"{score['pgd_samples']:,} test images: **{100 * score['pgd_accuracy']:.2f}%**.")
 
 
 def run_summary(profile: str) -> pd.DataFrame:

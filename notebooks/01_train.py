@@ -38,7 +38,7 @@ log = train.train(model, profile, seed=seed, force=force)
 
 # %%
 display(Markdown(report.training_description(log)))
-report.training_summary(log).style.hide(axis="index")
+report.training_summary(log).style.hide(axis="index").format(precision=4)
 
 # %% [markdown]
 # The settings this model was trained with (from the profile):

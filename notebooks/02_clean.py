@@ -46,14 +46,10 @@ fig
 # tells the reader how close our copy is to the authors' (about 89–93% at ε = 0.3).
 
 # %%
-madry = evaluate.score_model("madry", profile)
-display(Markdown(
-    f"Clean accuracy **{100 * madry['accuracy']:.2f}%**; accuracy under PGD-{madry['pgd_steps']} "
-    f"(ε = {madry['pgd_eps']}, step {madry['pgd_step_size']}, random start) on the first "
-    f"{madry['pgd_samples']:,} test images: **{100 * madry['pgd_accuracy']:.2f}%**."))
+display(Markdown(report.madry_robustness(evaluate.score_model("madry", profile))))
 
 # %% [markdown]
 # ## Wall time of this run
 
 # %%
-report.run_summary(profile)
+report.run_summary(profile).style.hide(axis="index").format(precision=1, na_rep="–")

@@ -67,6 +67,8 @@ def test_book_pages_exist_and_show_the_table(built):
              *[f"book/run/01_train_{m}.html" for m in TRAINED]]
     for page in pages:
         assert (html / page).exists(), page
+    cnn_page = (html / "book/run/01_train_cnn.html").read_text()
+    assert "<title>Training: CNN" in cnn_page, "training pages must carry the model's name"
     clean = (html / "book/run/02_clean.html").read_text()
     for name in ("CNN", "Binary CNN", "Nearest Neighbor", "Madry et al.", "Binary ABS", "ABS"):
         assert f"<td>{name}</td>" in clean, name
