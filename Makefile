@@ -1,15 +1,16 @@
 # The book of Schott et al. (2019), reproduced. Two commands do everything on a fresh machine:
 #   make book   # creates .venv if missing, installs the pinned stack, trains, evaluates, builds HTML
 #   make test   # the same set-up, then the unit tests and the smoke profile end to end
-# PROFILE=smoke|default|paper picks the scale (default: default).
+# PROFILE=smoke|default|paper picks the scale (default: default). BIN=$$CONDA_PREFIX/bin uses an
+# existing environment (e.g. the conda one of environment.yml) instead of creating .venv.
 
 PROFILE ?= default
 PYTHON ?= python3
 ARTIFACTS ?= artifacts
 BOOK_OUT ?= .
-VENV := .venv
-BIN := $(abspath $(VENV))/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+VENV ?= .venv
+BIN ?= $(abspath $(VENV))/bin
+STAMP := $(BIN)/../.absnb-installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 RUNS := $(ARTIFACTS)/$(PROFILE)/notebooks
 TRAINED := cnn binary_cnn substitute nearest madry abs binary_abs
 TRAIN_NBS := $(TRAINED:%=$(RUNS)/01_train_%.ipynb)
@@ -36,7 +37,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
-	rm -f $(VENV)/.installed-* && touch $@
+	rm -f $(BIN)/../.absnb-installed-* && touch $@
 
 # Training: one executed notebook per model. The notebook reuses finished weights and resumes
 # from the last checkpoint, so rerunning after an interruption continues where it stopped.
