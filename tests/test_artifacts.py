@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from absnb import artifacts, train
+from absnb import artifacts, profiles, train
 
 
 class _Custom:
@@ -204,12 +204,13 @@ def test_train_reuses_existing_weights_and_log(monkeypatch, tmp_path):
     """A rerun returns the saved log and trains nothing (no recipe is called)."""
     monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
     artifacts.save_torch({}, artifacts.weights_path("smoke", "cnn"))
-    artifacts.save_json({"model": "cnn", "history": []}, artifacts.log_path("smoke", "cnn"))
+    stored = {"model": "cnn", "history": [], "config": train._config_of(profiles.load("smoke"), "cnn")}
+    artifacts.save_json(stored, artifacts.log_path("smoke", "cnn"))
 
     def no_training(*args):
         raise AssertionError("trained although weights and log exist")
 
     monkeypatch.setitem(train.RECIPES, "cnn", no_training)
-    assert train.train("cnn", "smoke") == {"model": "cnn", "history": []}
+    assert train.train("cnn", "smoke") == stored
     with pytest.raises(ValueError, match="valid models"):
         train.train("resnet", "smoke")

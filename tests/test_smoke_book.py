@@ -71,14 +71,16 @@ def test_book_pages_exist_and_show_the_table(built):
     assert "<title>Training: CNN" in cnn_page, "training pages must carry the model's name"
     clean = (html / "book/run/02_clean.html").read_text()
     for name in ("CNN", "Binary CNN", "Nearest Neighbor", "Madry et al.", "Binary ABS", "ABS"):
-        assert f"<td>{name}</td>" in clean, name
+        assert re.search(rf"<td[^>]*>{re.escape(name)}</td>", clean), name
     assert "Profile <strong>smoke</strong>" in clean
 
 
 def test_every_local_link_and_image_resolves(built):
     _, html = built
     broken = []
-    for page in html.rglob("*.html"):
+    pages = [p for p in html.rglob("*.html") if not p.relative_to(html).parts[0].startswith("_")]
+    assert len(pages) >= 10
+    for page in pages:
         for target in re.findall(r'(?:href|src)="([^"]+)"', page.read_text()):
             if re.match(r"^(https?:|mailto:|#|data:|javascript:)", target):
                 continue
