@@ -14,6 +14,8 @@ STAMP := $(BIN)/../.absnb-installed-$(shell cat requirements.lock pyproject.toml
 RUNS := $(ARTIFACTS)/$(PROFILE)/notebooks
 TRAINED := cnn binary_cnn substitute nearest madry abs binary_abs
 TRAIN_NBS := $(TRAINED:%=$(RUNS)/01_train_%.ipynb)
+NORMS := l2 linf l0
+ATTACK_NBS := $(NORMS:%=$(RUNS)/03_attacks_%.ipynb)
 
 export PATH := $(BIN):$(PATH)
 export ABSNB_ARTIFACTS := $(abspath $(ARTIFACTS))
@@ -22,9 +24,12 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 PAPERMILL := papermill --log-output --request-save-on-cell-execute -k python3 --cwd notebooks
 
 .DELETE_ON_ERROR:
-.PHONY: book test bench lint setup clean-book $(TRAINED:%=train-%)
+.PHONY: screenshots book attacks test bench lint setup clean-book $(TRAINED:%=train-%) $(NORMS:%=attacks-%)
 
-book: $(TRAIN_NBS) $(RUNS)/02_clean.ipynb | setup
+BOOK_NBS := $(TRAIN_NBS) $(RUNS)/02_clean.ipynb $(RUNS)/04_primer.ipynb $(ATTACK_NBS) $(RUNS)/05_results.ipynb \
+	$(RUNS)/06_appendix.ipynb
+
+book: $(BOOK_NBS) | setup
 	rm -rf book/run && mkdir -p book/run
 	cp $(RUNS)/*.ipynb book/run/
 	jupyter-book build --warningiserror --keep-going --path-output $(BOOK_OUT) .
@@ -44,7 +49,7 @@ $(STAMP): requirements.lock pyproject.toml
 $(RUNS)/01_train_%.ipynb: notebooks/01_train.ipynb absnb/profiles.toml | $(STAMP)
 	mkdir -p $(@D)
 	$(PAPERMILL) notebooks/01_train.ipynb $@ -p model $* -p profile $(PROFILE)
-	python -m absnb.book $@ $*
+	python -m absnb.book $@ train $*
 
 $(RUNS)/01_train_binary_abs.ipynb: $(RUNS)/01_train_abs.ipynb
 
@@ -52,6 +57,25 @@ $(TRAINED:%=train-%): train-%: $(RUNS)/01_train_%.ipynb
 
 $(RUNS)/02_clean.ipynb: notebooks/02_clean.ipynb $(TRAIN_NBS) | $(STAMP)
 	$(PAPERMILL) notebooks/02_clean.ipynb $@ -p profile $(PROFILE)
+
+# Attacks: one executed notebook per norm. Finished (model, attack) pairs and batches are stored,
+# so an interrupted run resumes; Latent Descent and the gradient estimates are shared across norms.
+$(RUNS)/03_attacks_%.ipynb: notebooks/03_attacks.ipynb absnb/profiles.toml $(TRAIN_NBS) | $(STAMP)
+	$(PAPERMILL) notebooks/03_attacks.ipynb $@ -p norm $* -p profile $(PROFILE)
+	python -m absnb.book $@ attacks $*
+
+attacks: $(ATTACK_NBS)
+
+$(RUNS)/04_primer.ipynb: notebooks/04_primer.ipynb $(RUNS)/01_train_cnn.ipynb | $(STAMP)
+	$(PAPERMILL) notebooks/04_primer.ipynb $@ -p profile $(PROFILE)
+
+# Table 1 and Figures 2-3 read the stored results only; the appendix reports every notebook's time.
+$(RUNS)/05_results.ipynb: notebooks/05_results.ipynb $(ATTACK_NBS) $(RUNS)/02_clean.ipynb | $(STAMP)
+	$(PAPERMILL) notebooks/05_results.ipynb $@ -p profile $(PROFILE)
+
+$(RUNS)/06_appendix.ipynb: notebooks/06_appendix.ipynb $(filter-out $(RUNS)/06_appendix.ipynb,$(BOOK_NBS)) | $(STAMP)
+	$(PAPERMILL) notebooks/06_appendix.ipynb $@ -p profile $(PROFILE)
+$(NORMS:%=attacks-%): attacks-%: $(RUNS)/03_attacks_%.ipynb
 
 test: $(STAMP)
 	ruff check absnb tests notebooks
@@ -62,6 +86,20 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	ruff check absnb tests notebooks
+
+# Look at the built book as a reader does: headless Chromium screenshots of the key pages.
+SHOTS := book/run/05_results book/run/03_attacks_l2 book/run/02_clean book/run/04_primer book/intro
+CHROMIUM ?= chromium
+screenshots:
+	mkdir -p $(BOOK_OUT)/_build/screenshots
+	for page in $(SHOTS); do \
+	  $(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
+	    --disable-background-networking --disable-component-update --disable-sync \
+	    --user-data-dir=$$(mktemp -d) --window-size=1300,3000 \
+	    --screenshot=$(abspath $(BOOK_OUT))/_build/screenshots/$$(basename $$page).png \
+	    file://$(abspath $(BOOK_OUT))/_build/html/$$page.html || exit 1; \
+	done
+	@echo "Screenshots: $(BOOK_OUT)/_build/screenshots/"
 
 clean-book:
 	rm -rf book/run $(BOOK_OUT)/_build

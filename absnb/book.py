@@ -1,7 +1,8 @@
-"""Small steps of the book build that papermill cannot do: naming each executed training page.
+"""Small steps of the book build that papermill cannot do: naming each executed page.
 
-Every model's training page comes from the same notebook, so after papermill runs it, the page's
-first heading is made specific ("Training: CNN"), which is what the book's navigation shows.
+Every model's training page comes from the same notebook, and so does every norm's attack page, so
+after papermill runs one, the page's first heading is made specific ("Training: CNN", "Attacks: L2"),
+which is what the book's navigation shows.
 """
 
 from __future__ import annotations
@@ -11,18 +12,28 @@ from pathlib import Path
 
 import nbformat
 
+from absnb.attacks.distances import check_norm
 from absnb.models import DISPLAY_NAMES, check_name
 
+NORM_NAMES = {"l0": "L0", "l2": "L2", "linf": "L∞"}
 
-def retitle(path: Path, model: str) -> None:
-    """Replace the notebook's first top-level heading by "Training: <model's display name>"."""
-    check_name(model)
+
+def title(kind: str, name: str) -> str:
+    """The page title of a training run ("train", model) or an attack run ("attacks", norm)."""
+    if kind == "train":
+        return f"Training: {DISPLAY_NAMES.get(check_name(name), 'Substitute CNN')}"
+    if kind == "attacks":
+        return f"Attacks: {NORM_NAMES[check_norm(name)]}"
+    raise ValueError(f"unknown page kind {kind!r}; valid: train, attacks")
+
+
+def retitle(path: Path, heading: str) -> None:
+    """Replace the notebook's first top-level heading by `heading`."""
     nb = nbformat.read(path, as_version=4)
-    name = DISPLAY_NAMES.get(model, "Substitute CNN")
     for cell in nb.cells:
         if cell.cell_type == "markdown" and cell.source.startswith("# "):
             first, _, rest = cell.source.partition("\n")
-            cell.source = f"# Training: {name}\n{rest}"
+            cell.source = f"# {heading}\n{rest}"
             break
     else:
         raise ValueError(f"{path} has no top-level heading to rename")
@@ -32,9 +43,10 @@ def retitle(path: Path, model: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path)
-    parser.add_argument("model")
+    parser.add_argument("kind", choices=["train", "attacks"])
+    parser.add_argument("name", help="the model (train) or the norm (attacks)")
     args = parser.parse_args()
-    retitle(args.notebook, args.model)
+    retitle(args.notebook, title(args.kind, args.name))
 
 
 if __name__ == "__main__":

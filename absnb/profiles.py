@@ -65,6 +65,26 @@ class BinaryABSConfig:
 
 
 @dataclass(frozen=True)
+class AttackBudget:
+    """How hard the attacks of notebooks/03_attacks try, for one model (see profiles.toml)."""
+
+    samples: int  # test samples attacked: the first of the seeded selection
+    batch_size: int  # samples attacked together; also the unit an interrupted run resumes from
+    query_batch: int  # images per model call when estimating gradients
+    grid_points: int  # geometric epsilon grid of the fixed-epsilon attacks (and transfer line search)
+    bisect_steps: int  # bisection steps refining each sample's epsilon after the grid
+    iterative_steps: int  # BIM / MIM iterations with real gradients (and on the substitute)
+    ge_step_sizes: tuple[float, ...]  # finite-difference steps tried by the "w/ GE" attacks
+    ge_iterative_steps: int  # BIM / MIM iterations with estimated gradients
+    ge_grid_points: int
+    ge_bisect_steps: int
+    gaussian_repeats: int
+    boundary_steps: int
+    saltpepper_steps: int  # Salt&Pepper Noise, and the Pointwise Attack's starting point
+    latent_descent_steps: int
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -77,6 +97,12 @@ class Profile:
     madry: MadryConfig
     abs: ABSConfig
     binary_abs: BinaryABSConfig
+    attacks: AttackBudget
+    attack_overrides: dict  # model -> {setting: value}, replacing `attacks` settings for that model
+
+    def budget(self, model: str) -> AttackBudget:
+        """The attack budget for `model`: `attacks`, with the model's overrides applied."""
+        return dataclasses.replace(self.attacks, **self.attack_overrides.get(model, {}))
 
 
 def _build(cls: type, values: Any, where: str) -> Any:
@@ -94,6 +120,12 @@ def _build(cls: type, values: Any, where: str) -> Any:
         if dataclasses.is_dataclass(_TYPES.get(kind)):
             out[name] = _build(_TYPES[kind], value, f"{where}.{name}")
             continue
+        if kind == "dict":
+            out[name] = _overrides(value, f"{where}.{name}")
+            continue
+        if kind == "tuple[float, ...]":
+            out[name] = _floats(value, f"{where}.{name}")
+            continue
         expected = _TYPES[kind]
         ok = isinstance(value, expected) and not isinstance(value, bool)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -106,8 +138,38 @@ def _build(cls: type, values: Any, where: str) -> Any:
     return cls(**out)
 
 
+def _floats(value: Any, where: str) -> tuple[float, ...]:
+    ok = isinstance(value, list) and value and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value)
+    if not ok:
+        raise ProfileError(f"{where}: expected a non-empty list of positive numbers, got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def _overrides(value: Any, where: str) -> dict:
+    """Per-model attack settings: each must be a valid AttackBudget setting of the right type."""
+    if not isinstance(value, dict):
+        raise ProfileError(f"{where}: expected a table of models, got {value!r}")
+    from absnb.models import ALL_MODELS  # late: absnb.models itself imports this module
+
+    out = {}
+    for model, settings in value.items():
+        if model not in ALL_MODELS:
+            raise ProfileError(f"{where}: unknown model {model!r}; valid models: {', '.join(ALL_MODELS)}")
+        if not isinstance(settings, dict):
+            raise ProfileError(f"{where}.{model}: expected a table, got {settings!r}")
+        base = {f.name: 1 for f in dataclasses.fields(AttackBudget)} | {"ge_step_sizes": [1.0]}
+        unknown = sorted(set(settings) - set(base))
+        if unknown:
+            raise ProfileError(f"{where}.{model}: unknown settings {unknown}")
+        full = _build(AttackBudget, base | settings, f"{where}.{model}")
+        out[model] = {k: getattr(full, k) for k in settings}
+    return out
+
+
 _TYPES = {"int": int, "float": float, "str": str, "ClassifierConfig": ClassifierConfig,
-          "MadryConfig": MadryConfig, "ABSConfig": ABSConfig, "BinaryABSConfig": BinaryABSConfig}
+          "MadryConfig": MadryConfig, "ABSConfig": ABSConfig, "BinaryABSConfig": BinaryABSConfig,
+          "AttackBudget": AttackBudget}
 
 
 def available(path: Path = PROFILES_FILE) -> list[str]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
-from absnb import artifacts, profiles, runtime
+from absnb import artifacts, profiles, results, runtime
 from absnb.models import ALL_MODELS, DISPLAY_NAMES
+from absnb.table1 import ACC_TOLERANCE, MEDIAN_FACTOR
 
 
 def training_summary(log: dict) -> pd.DataFrame:
@@ -58,3 +61,61 @@ def run_description(profile: str) -> str:
     return (f"Profile **{prof.name}** ({prof.description}); {prof.train_samples:,} training images, "
             f"{prof.eval_samples:,} test images. Run on {hw['hardware']} ({hw['device']}, "
             f"{hw['torch_threads']} torch threads), PyTorch {hw['torch']}, Python {hw['python']}.")
+
+
+def attack_budgets(profile: str, models: list[str], n_samples: int | None = None) -> pd.DataFrame:
+    """The attack budget each model gets in this run, one column per model (settings as rows)."""
+    prof = profiles.load(profile)
+    columns = {}
+    for name in models:
+        budget = dataclasses.asdict(prof.budget(name))
+        if n_samples is not None:
+            budget["samples"] = n_samples
+        columns[DISPLAY_NAMES[name]] = {k: ", ".join(map(str, v)) if isinstance(v, tuple) else v
+                                        for k, v in budget.items()}
+    return pd.DataFrame(columns).rename_axis("setting")
+
+
+def attack_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Median distance / accuracy at ε per attack (rows, "All" last) and model (columns)."""
+    summary = results.summarise(pd.concat([frame, results.all_attacks(frame)], ignore_index=True))
+    summary["cell"] = [f"{m:.3g} / {a:.0f}%" for m, a in
+                       zip(summary["median_distance"], summary["accuracy_percent"], strict=True)]
+    table = summary.pivot(index="attack", columns="model", values="cell")
+    order = [a for a in dict.fromkeys(summary["attack"]) if a != "All"] + ["All"]
+    models = [m for m in DISPLAY_NAMES if m in table.columns]
+    return table.loc[order, models].rename(columns=DISPLAY_NAMES).fillna("")
+
+
+def attack_costs(log: pd.DataFrame) -> pd.DataFrame:
+    """Wall time, queries and rejected adversarials per model, plus queries per second (ABS models)."""
+    costs = log.groupby("model", sort=False)[["seconds", "queries", "rejected"]].sum()
+    costs["minutes"] = (costs.pop("seconds") / 60).round(1)
+    abs_rows = log[log["queries"] > 0].groupby("model", sort=False)[["queries", "seconds"]].sum()
+    costs["ABS queries / s"] = (abs_rows["queries"] / abs_rows["seconds"]).round(1)
+    costs.loc[costs["queries"] == 0, "queries"] = pd.NA
+    return costs.rename(index=DISPLAY_NAMES)
+
+
+def sample_counts(counts: pd.Series) -> str:
+    """Which models were attacked on how many test samples (Markdown)."""
+    groups: dict[int, list[str]] = {}
+    for model, n in counts.items():
+        groups.setdefault(int(n), []).append(DISPLAY_NAMES[model])
+    parts = [f"{', '.join(names)}: **{n}**" for n, names in sorted(groups.items(), reverse=True)]
+    return ("Test samples attacked per model (the first of one seeded selection, so the smaller sets "
+            "are contained in the larger): " + "; ".join(parts) + ".")
+
+
+def table1_notes(comparison: pd.DataFrame, top: int = 8) -> str:
+    """The tolerance behind the shading, and the cells furthest from the paper (Markdown)."""
+    cells = comparison.dropna(subset=["accuracy_percent", "accuracy_percent_paper"])
+    cells = cells.assign(gap=(cells["accuracy_percent"] - cells["accuracy_percent_paper"]))
+    worst = cells.reindex(cells["gap"].abs().sort_values(ascending=False).index).head(top)
+    lines = [f"Tolerance: a cell is shaded when the accuracies differ by more than {ACC_TOLERANCE:g} "
+             f"points or the medians by more than a factor {MEDIAN_FACTOR:g}. "
+             f"{int(comparison['differs'].sum())} of {len(cells)} comparable cells are shaded.",
+             "", "Largest accuracy gaps (ours − paper):", ""]
+    lines += [f"- {r.norm} · {r.attack} · {r.model}: {r.accuracy_percent:.0f}% vs "
+              f"{r.accuracy_percent_paper:.0f}% ({r.gap:+.0f} points)" for r in worst.itertuples()]
+    return "\n".join(lines)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
+from absnb import profiles
 from absnb.attacks import foolbox_attacks as fa
 from absnb.attacks.minimal import minimal_epsilon
 from absnb.attacks.registry import ATTACKS
@@ -12,7 +15,8 @@ from absnb.attacks.verify import verify
 from absnb.data import load_split
 from absnb.models.cnn import CNN
 
-SMALL = fa.Budget(iterative_steps=5, gaussian_repeats=5, boundary_steps=50, saltpepper_steps=50)
+SMALL = replace(profiles.load("smoke").attacks, iterative_steps=5, gaussian_repeats=5, boundary_steps=50,
+                saltpepper_steps=50)
 GRIDS = {"l2": [0.5, 1.0, 2.0, 4.0, 8.0, 16.0], "linf": [0.05, 0.1, 0.2, 0.4, 0.8], "l0": []}
 
 
@@ -41,7 +45,7 @@ SPECS = [s for norm in ATTACKS for s in ATTACKS[norm]
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.norm}-{s.name}")
 def test_attack_yields_verified_adversarials(trained, spec):
     model, x, y = trained
-    fmodel = fa.foolbox_model(model, spec)
+    fmodel = fa.foolbox_model(model)
     if spec.family == "fixed-epsilon":
         adv, _, found = minimal_epsilon(fa.fixed_epsilon(spec, fmodel, SMALL), x, y, GRIDS[spec.norm], 3)
     else:

@@ -45,8 +45,21 @@ def test_committed_notebook_is_clean_and_parameterised(py: Path):
     ("01_train", {"model": "resnet", "profile": "smoke"}, "valid models: cnn, binary_cnn"),
     ("01_train", {"model": "cnn", "profile": "huge"}, "valid profiles: smoke, default, paper"),
     ("02_clean", {"profile": "huge"}, "valid profiles: smoke, default, paper"),
+    ("03_attacks", {"norm": "l1", "profile": "smoke"}, "valid norms: l0, l2, linf"),
+    ("03_attacks", {"norm": "l2", "profile": "smoke", "models": "cnn, resnet"}, "valid models: cnn,"),
+    ("03_attacks", {"norm": "l0", "profile": "smoke", "attacks": "FGSM"},
+     "valid: Salt&Pepper Noise, Pointwise Attack, Latent Descent"),
+    ("03_attacks", {"norm": "l2", "profile": "huge"}, "valid profiles: smoke, default, paper"),
+    ("04_primer", {"profile": "huge"}, "valid profiles: smoke, default, paper"),
+    ("05_results", {"profile": "huge"}, "valid profiles: smoke, default, paper"),
+    ("05_results", {"profile": "smoke"}, "run notebooks/03_attacks"),
+    ("06_appendix", {"profile": "huge"}, "valid profiles: smoke, default, paper"),
+    ("03_attacks", {"norm": "l2", "profile": "smoke", "models": "abs"},
+     "train them with `make train-abs PROFILE=smoke`"),
 ])
-def test_bad_parameter_fails_fast(tmp_path: Path, notebook: str, parameters: dict, message: str):
+def test_bad_parameter_fails_fast(tmp_path: Path, monkeypatch, notebook: str, parameters: dict,
+                                  message: str):
+    monkeypatch.setenv("ABSNB_ARTIFACTS", str(tmp_path / "empty"))  # no trained weights at all
     with pytest.raises(pm.PapermillExecutionError) as err:
         pm.execute_notebook(NOTEBOOKS / f"{notebook}.ipynb", tmp_path / "out.ipynb",
                             parameters=parameters, cwd=str(NOTEBOOKS), kernel_name="python3",

@@ -9,7 +9,10 @@ import subprocess
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
+
+from absnb import artifacts, table1
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ("cnn", "binary_cnn", "substitute", "nearest", "madry", "abs", "binary_abs")
@@ -53,7 +56,7 @@ def test_clean_scores_for_all_six_models(built):
 def test_executed_notebooks_have_no_errors(built):
     runs, _ = built
     notebooks = sorted((runs / "notebooks").glob("*.ipynb"))
-    assert len(notebooks) == len(TRAINED) + 1
+    assert len(notebooks) == len(TRAINED) + 6  # clean, primer, three attack norms, results, appendix
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
@@ -63,8 +66,10 @@ def test_executed_notebooks_have_no_errors(built):
 
 def test_book_pages_exist_and_show_the_table(built):
     _, html = built
-    pages = ["book/intro.html", "book/models.html", "book/run/02_clean.html",
-             *[f"book/run/01_train_{m}.html" for m in TRAINED]]
+    pages = ["book/intro.html", "book/models.html", "book/run/02_clean.html", "book/attacks.html",
+             "book/discussion.html", "book/run/04_primer.html", "book/run/05_results.html",
+             "book/run/06_appendix.html", *[f"book/run/01_train_{m}.html" for m in TRAINED],
+             *[f"book/run/03_attacks_{n}.html" for n in ("l2", "linf", "l0")]]
     for page in pages:
         assert (html / page).exists(), page
     cnn_page = (html / "book/run/01_train_cnn.html").read_text()
@@ -99,3 +104,25 @@ def test_rerun_reuses_every_step(built):
     assert result.returncode == 0, result.stdout[-4000:]
     assert "papermill" not in result.stdout
     assert all(p.stat().st_mtime == t for p, t in stamps.items())
+
+
+def test_attack_results_fill_every_cell_of_table1(built, monkeypatch):
+    """Every (norm, attack, model) cell the paper reports has a stored result of ours."""
+    runs, _ = built
+    frame = pd.concat([pd.read_csv(f) for f in (runs / "results" / "attacks").glob("*/*/*.csv")])
+    assert not frame["rejected"].any(), "the smoke run must not store refused adversarials"
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", runs.parent)
+    comp = table1.comparison("smoke")
+    missing = comp[comp["accuracy_percent_paper"].notna() & comp["accuracy_percent"].isna()]
+    assert missing.empty, missing[["norm", "attack", "model"]].to_string()
+
+
+def test_results_page_shows_table_and_figures(built):
+    _, html = built
+    page = (html / "book/run/05_results.html").read_text()
+    assert "All L2 Attacks" in page and "paper " in page
+    images = re.findall(r'<img[^>]+src="([^"]+)"', page)
+    assert len(images) >= 2, "Figures 2 and 3"
+    for src in images:
+        assert (html / "book/run" / src).resolve().stat().st_size > 10_000
+    assert "Attacks: L∞" in (html / "book/run/03_attacks_linf.html").read_text()

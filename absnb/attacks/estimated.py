@@ -2,51 +2,71 @@
 
 Wrapping a model in `EstimatedGradientModel` keeps its forward pass and replaces its gradient by
 finite differences, so the gradient-based attacks (foolbox's FGM, FGSM, BIM, MIM) run unchanged
-against models without usable gradients: Nearest Neighbour and the ABS models. The backward pass
-receives v = dLoss/dlogits per sample and estimates J^T v as the coordinate-wise gradient of the
-scalar v . f(x), per sample.
+against models without usable gradients: Nearest Neighbour and the ABS models. The wrapper estimates
+the whole Jacobian of the logits per sample (two queries per pixel) and the backward pass returns
+J^T v for the incoming v = dLoss/dlogits. Jacobians are cached by image, so FGM, FGSM and the first
+BIM / MIM step at a clean image, and every epsilon of their search, share one estimate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections import OrderedDict
 
 import torch
 from torch import nn
 
-from absnb.attacks.gradients import coordinate_gradient
+from absnb.attacks.gradients import coordinate_jacobian
 
 
 class _Estimated(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, model: Callable, step: float, queries: int) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, wrapper: EstimatedGradientModel) -> torch.Tensor:
         ctx.save_for_backward(x)
-        ctx.model, ctx.step, ctx.queries = model, step, queries
+        ctx.wrapper = wrapper
         with torch.no_grad():
-            return model(x)
+            return wrapper.model(x)
 
     @staticmethod
     def backward(ctx, grad_logits: torch.Tensor):
         (x,) = ctx.saved_tensors
-        index = torch.arange(len(x), device=x.device)
-        weights = grad_logits.detach()
-
-        def projected(images: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
-            return (ctx.model(images) * weights[owner]).sum(1)
-
-        grad = coordinate_gradient(projected, x.detach(), index, ctx.step, ctx.queries)
-        return grad, None, None, None
+        jac = ctx.wrapper.jacobian(x.detach())
+        grad = torch.einsum("nk,nk...->n...", grad_logits.detach().to(jac.dtype), jac)
+        return grad.to(x.dtype), None
 
 
 class EstimatedGradientModel(nn.Module):
     """`model` with its input gradient replaced by coordinate-wise finite differences of size `step`."""
 
-    def __init__(self, model: nn.Module, step: float, queries_per_batch: int = 200) -> None:
+    def __init__(self, model: nn.Module, step: float, queries_per_batch: int = 200,
+                 cache_size: int = 4096) -> None:
         super().__init__()
         self.model = model
         self.step = step
         self.queries = queries_per_batch
+        self.cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        self.cache_size = cache_size
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _Estimated.apply(x, self.model, self.step, self.queries)
+        return _Estimated.apply(x, self)
+
+    @staticmethod
+    def key(image: torch.Tensor) -> bytes:
+        """The cache key of one image: a digest of its exact values."""
+        return hashlib.sha1(image.detach().cpu().numpy().tobytes()).digest()
+
+    def jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-sample Jacobian estimates of the logits, computed only for images not seen before."""
+        keys = [self.key(image) for image in x]
+        todo = [i for i, key in enumerate(keys) if key not in self.cache]
+        if todo:
+            fresh = coordinate_jacobian(lambda images, owner: self.model(images), x[todo], self.step,
+                                        self.queries)
+            for i, jac in zip(todo, fresh, strict=True):
+                self.cache[keys[i]] = jac
+        for key in keys:
+            self.cache.move_to_end(key)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return torch.stack([self.cache[key] for key in keys])

@@ -6,65 +6,55 @@ Distances are never taken from foolbox: `verify` recomputes them from the images
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import foolbox as fb
 import torch
 from torch import nn
 
-from absnb.attacks.estimated import EstimatedGradientModel
 from absnb.attacks.minimal import FixedEpsilonAttack
 from absnb.attacks.registry import AttackSpec
+from absnb.profiles import AttackBudget
 
 
-@dataclass(frozen=True)
-class Budget:
-    """Steps and queries of the foolbox attacks (foolbox's defaults where the paper is silent)."""
-
-    iterative_steps: int = 10
-    gaussian_repeats: int = 100
-    boundary_steps: int = 25000
-    saltpepper_steps: int = 1000
-
-
-def _fixed(name: str, budget: Budget) -> fb.attacks.base.FixedEpsilonAttack:
+def _fixed(name: str, budget: AttackBudget) -> fb.attacks.base.FixedEpsilonAttack:
     base = name.removesuffix(" w/ GE")
+    steps = budget.ge_iterative_steps if name.endswith(" w/ GE") else budget.iterative_steps
+    # foolbox's default walks 10 steps of 0.2 eps; fewer steps keep that path length of 2 eps.
+    iterative = {"steps": steps, "rel_stepsize": min(1.0, 2.0 / steps)}
     if base == "FGM":
         return fb.attacks.L2FastGradientAttack()
     if base == "FGSM":
         return fb.attacks.LinfFastGradientAttack()
     if base == "L2 BIM":
-        return fb.attacks.L2BasicIterativeAttack(steps=budget.iterative_steps)
+        return fb.attacks.L2BasicIterativeAttack(**iterative)
     if base == "BIM":
-        return fb.attacks.LinfBasicIterativeAttack(steps=budget.iterative_steps)
+        return fb.attacks.LinfBasicIterativeAttack(**iterative)
     if base == "MIM":
-        return fb.attacks.LinfMomentumIterativeFastGradientMethod(steps=budget.iterative_steps)
+        return fb.attacks.LinfMomentumIterativeFastGradientMethod(**iterative)
     if base == "Gaussian Noise":
         return fb.attacks.L2RepeatedAdditiveGaussianNoiseAttack(repeats=budget.gaussian_repeats)
     raise ValueError(f"{name!r} is not a fixed-epsilon foolbox attack")
 
 
-def _minimization(name: str, budget: Budget) -> fb.attacks.base.MinimizationAttack:
+def _minimization(name: str, budget: AttackBudget) -> tuple[fb.attacks.base.MinimizationAttack,
+                                                          fb.attacks.base.MinimizationAttack | None]:
+    """The attack and the attack that finds its starting points (None if it needs none)."""
+    saltpepper = fb.attacks.SaltAndPepperNoiseAttack(steps=budget.saltpepper_steps)
     if name == "Boundary Attack":
-        return fb.attacks.BoundaryAttack(steps=budget.boundary_steps)
+        return fb.attacks.BoundaryAttack(steps=budget.boundary_steps), \
+            fb.attacks.LinearSearchBlendedUniformNoiseAttack()
     if name == "Pointwise Attack":
-        return fb.attacks.PointwiseAttack()
+        return fb.attacks.PointwiseAttack(), saltpepper
     if name == "Salt&Pepper Noise":
-        return fb.attacks.SaltAndPepperNoiseAttack(steps=budget.saltpepper_steps)
+        return saltpepper, None
     raise ValueError(f"{name!r} is not a minimisation foolbox attack")
 
 
-def foolbox_model(model: nn.Module, spec: AttackSpec, ge_step: float | None = None,
-                  queries_per_batch: int = 200) -> fb.PyTorchModel:
-    """The model as foolbox sees it: with estimated gradients for the "w/ GE" attacks."""
-    if spec.gradient == "estimated":
-        if ge_step is None:
-            raise ValueError(f"{spec.name} needs a finite-difference step")
-        model = EstimatedGradientModel(model, ge_step, queries_per_batch)
+def foolbox_model(model: nn.Module) -> fb.PyTorchModel:
+    """The model as foolbox sees it (wrap it in EstimatedGradientModel first for the "w/ GE" rows)."""
     return fb.PyTorchModel(model.eval(), bounds=(0, 1))
 
 
-def fixed_epsilon(spec: AttackSpec, fmodel: fb.PyTorchModel, budget: Budget) -> FixedEpsilonAttack:
+def fixed_epsilon(spec: AttackSpec, fmodel: fb.PyTorchModel, budget: AttackBudget) -> FixedEpsilonAttack:
     """(x, y, eps) -> (clipped adversarials, foolbox's success mask) for one fixed-epsilon attack."""
     attack = _fixed(spec.name, budget)
 
@@ -76,9 +66,19 @@ def fixed_epsilon(spec: AttackSpec, fmodel: fb.PyTorchModel, budget: Budget) -> 
 
 
 def minimization(spec: AttackSpec, fmodel: fb.PyTorchModel, x: torch.Tensor, y: torch.Tensor,
-                 budget: Budget, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adversarials found by a minimisation attack (epsilons=None: foolbox's Pointwise Attack fails
-    with numeric epsilons) and foolbox's success mask."""
-    torch.manual_seed(seed)
-    _, clipped, success = _minimization(spec.name, budget)(fmodel, x, y, epsilons=None)
-    return clipped, success
+                 budget: AttackBudget) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adversarials found by a minimisation attack and foolbox's success mask. Runs with
+    epsilons=None (foolbox's Pointwise Attack fails with numeric epsilons). Boundary and Pointwise
+    start from their initial attack's adversarials; samples it cannot break count as failures
+    (foolbox would raise for the whole batch)."""
+    attack, init = _minimization(spec.name, budget)
+    if init is None:
+        _, clipped, success = attack(fmodel, x, y, epsilons=None)
+        return clipped, success
+    _, start, found = init(fmodel, x, y, epsilons=None)
+    adv, found = start.clone(), found.clone()
+    if found.any():
+        _, out, success = attack(fmodel, x[found], y[found], epsilons=None, starting_points=start[found])
+        adv[found] = out
+        found[found.clone()] = success
+    return adv, found

@@ -28,15 +28,18 @@ def autograd_gradient(loss: Loss, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
     return grad
 
 
-def coordinate_gradient(loss: Loss, x: torch.Tensor, y: torch.Tensor, step: float,
-                        queries_per_batch: int = 200) -> torch.Tensor:
-    """Central differences along every pixel, inside [0, 1]:
-    g_i = (L(x + h e_i) - L(x - h e_i)) / (clip(x_i + h) - clip(x_i - h)), two queries per pixel."""
+def coordinate_jacobian(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
+                        step: float, queries_per_batch: int = 200) -> torch.Tensor:
+    """Central differences of a vector output along every pixel, inside [0, 1], per sample:
+    J[n, :, i] = (f(x + h e_i) - f(x - h e_i)) / (clip(x_i + h) - clip(x_i - h)), two queries per pixel.
+
+    `fn(images, owner)` returns one row of outputs per image; `owner` is each image's sample index.
+    Returns shape (n, outputs, *image shape)."""
     n, shape = len(x), x.shape[1:]
     flat = x.detach().reshape(n, -1)
     dims = flat.shape[1]
-    grad = torch.zeros_like(flat)
     chunk = max(1, queries_per_batch // (2 * n))
+    columns = []
     with torch.no_grad():
         for start in range(0, dims, chunk):
             idx = torch.arange(start, min(start + chunk, dims), device=x.device)
@@ -44,10 +47,18 @@ def coordinate_gradient(loss: Loss, x: torch.Tensor, y: torch.Tensor, step: floa
             basis[torch.arange(len(idx)), idx] = step
             plus = (flat[:, None] + basis).clamp(0, 1)
             minus = (flat[:, None] - basis).clamp(0, 1)
-            queries = torch.stack([plus, minus], 1).reshape(-1, *shape)  # (n, 2, c, dims) order
-            labels = y.repeat_interleave(2 * len(idx))
-            values = loss(queries, labels).reshape(n, 2, len(idx))
-            width = plus[:, torch.arange(len(idx)), idx] - minus[:, torch.arange(len(idx)), idx]
+            queries = torch.stack([plus, minus], 1).reshape(-1, *shape)  # (n, 2, len(idx)) order
+            owner = torch.arange(n, device=x.device).repeat_interleave(2 * len(idx))
+            values = fn(queries, owner).to(x.dtype).reshape(n, 2, len(idx), -1)
+            width = (plus[:, torch.arange(len(idx)), idx] - minus[:, torch.arange(len(idx)), idx])[..., None]
             diff = values[:, 0] - values[:, 1]
-            grad[:, idx] = torch.where(width > 0, diff / width.clamp_min(1e-12), torch.zeros_like(diff))
-    return grad.reshape_as(x)
+            columns.append(torch.where(width > 0, diff / width.clamp_min(1e-12), torch.zeros_like(diff)))
+    return torch.cat(columns, 1).transpose(1, 2).reshape(n, -1, *shape)
+
+
+def coordinate_gradient(loss: Loss, x: torch.Tensor, y: torch.Tensor, step: float,
+                        queries_per_batch: int = 200) -> torch.Tensor:
+    """The coordinate-wise estimate of d loss / d x (see `coordinate_jacobian`), per sample."""
+    jac = coordinate_jacobian(lambda images, owner: loss(images, y[owner])[:, None], x, step,
+                              queries_per_batch)
+    return jac[:, 0]

@@ -64,3 +64,20 @@ def verify(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: to
     dist[clean_wrong] = 0.0
     return Verified(adv=adv, success=accepted | clean_wrong, distance=dist, prediction=prediction,
                     refused=found & ~clean_wrong & ~accepted)
+
+
+def best_of(results: list[Verified]) -> Verified:
+    """Per sample, the checked result with the smallest distance: an attack run several ways (step
+    sizes of the gradient estimate, transfer directions) keeps its best. A sample counts as refused
+    if any run's claim was refused."""
+    if not results:
+        raise ValueError("no results to combine")
+    pick = torch.stack([r.distance for r in results]).argmin(0)
+    rows = torch.arange(len(pick), device=pick.device)
+
+    def choose(field: str) -> torch.Tensor:
+        return torch.stack([getattr(r, field) for r in results])[pick, rows]
+
+    return Verified(adv=choose("adv"), success=choose("success"), distance=choose("distance"),
+                    prediction=choose("prediction"),
+                    refused=torch.stack([r.refused for r in results]).any(0))

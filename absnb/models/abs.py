@@ -137,6 +137,7 @@ class ABS(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.binary = binary
+        self.queries = 0  # images classified so far: every query of every attack goes through search
         self.vaes = nn.ModuleList(vaes).eval().requires_grad_(False)
         self.stacked = StackedDecoder([v.decoder for v in vaes])
         self.register_buffer("gamma", torch.ones(N_CLASSES) if gamma is None else gamma.float())
@@ -149,6 +150,7 @@ class ABS(nn.Module):
         """l_y(x) per image and class, shape (B, 10), and the latents that reach it, (10, B, 8): all
         classes and images in one batched search."""
         flat = self._prepare(x)
+        self.queries += len(flat)
         z0 = best_bank_start(flat, self.bank_x, self.bank_z)
         best, best_z = optimise_latents(self.stacked, flat[None], z0, self.cfg.steps, self.cfg.lr,
                                         self.cfg.radius)

@@ -1,0 +1,100 @@
+"""One attack of Table 1 against one model on one batch of test images, verified.
+
+`attack_batch` dispatches on the attack's family (fixed-epsilon with real or estimated gradients,
+minimisation, transfer, Latent Descent), post-processes adversarials for the binarising models, and
+passes everything through `verify`, so what it returns is what gets recorded. Work shared between
+attacks (the substitute's transfer directions, Latent Descent's adversarials, the gradient estimates
+at the clean images) comes from a `Shared` cache, which notebooks/03_attacks keeps on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from absnb.attacks import foolbox_attacks as fa
+from absnb.attacks import transfer
+from absnb.attacks.estimated import EstimatedGradientModel
+from absnb.attacks.latent_descent import latent_descent
+from absnb.attacks.minimal import geometric_grid, minimal_epsilon
+from absnb.attacks.postprocess import binary_postprocess
+from absnb.attacks.registry import AttackSpec
+from absnb.attacks.verify import Verified, best_of, verify
+from absnb.profiles import AttackBudget
+
+# Range of the epsilon grids of the fixed-epsilon attacks (geometric; refined by bisection).
+GRID_RANGE = {"l2": (0.05, 28.0), "linf": (0.005, 1.0)}  # 28: the L2 diameter of the box
+BINARY_MODELS = ("binary_cnn", "binary_abs")
+
+
+@dataclass
+class Target:
+    """The model under attack, by name (binary post-processing depends on it)."""
+
+    name: str
+    model: nn.Module
+
+    @property
+    def binary(self) -> bool:
+        return self.name in BINARY_MODELS
+
+
+class Shared:
+    """Work reused across attacks of one batch: `get(key, compute)` computes once. Subclassed on disk."""
+
+    def __init__(self) -> None:
+        self.memory: dict[str, object] = {}
+
+    def get(self, key: str, compute: Callable[[], object]) -> object:
+        if key not in self.memory:
+            self.memory[key] = compute()
+        return self.memory[key]
+
+
+def attack_batch(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Tensor,
+                 budget: AttackBudget, shared: Shared, substitute: nn.Module | None = None) -> Verified:
+    """Verified minimal adversarials of `spec` against `target` for the images x with labels y.
+    Seeds torch first, so the random attacks (noise, Boundary, Pointwise) repeat exactly."""
+    torch.manual_seed(0)
+    if spec.family == "latent-descent":
+        adv, found = shared.get(f"latent_descent/{target.name}", lambda: latent_descent(
+            target.model, x, y, max_steps=budget.latent_descent_steps, search_steps=budget.bisect_steps))
+        return _checked(target, x, y, adv, found, spec.norm)
+    if spec.family == "transfer":
+        if substitute is None:
+            raise ValueError("transfer attacks need the substitute model")
+        deltas = shared.get("transfer/directions",
+                            lambda: transfer.directions(substitute, x, y, budget.iterative_steps))
+        return best_of([_checked(target, x, y, *transfer.line_search(target.model, x, y, d, budget),
+                                 spec.norm) for d in deltas])
+    if spec.family == "minimization":
+        adv, found = fa.minimization(spec, fa.foolbox_model(target.model), x, y, budget)
+        return _checked(target, x, y, adv, found, spec.norm)
+    if spec.gradient == "estimated":
+        return best_of([_estimated(spec, target, x, y, budget, shared, h) for h in budget.ge_step_sizes])
+    grid = geometric_grid(*GRID_RANGE[spec.norm], budget.grid_points)
+    attack = fa.fixed_epsilon(spec, fa.foolbox_model(target.model), budget)
+    adv, _, found = minimal_epsilon(attack, x, y, grid, budget.bisect_steps)
+    return _checked(target, x, y, adv, found, spec.norm)
+
+
+def _estimated(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Tensor, budget: AttackBudget,
+               shared: Shared, step: float) -> Verified:
+    """One "w/ GE" run with finite-difference step `step`; the wrapper (and its estimates) is shared."""
+    wrapped = shared.get(f"estimator/{target.name}/{step:g}",
+                         lambda: EstimatedGradientModel(target.model, step, budget.query_batch))
+    fmodel = fa.foolbox_model(wrapped)
+    grid = geometric_grid(*GRID_RANGE[spec.norm], budget.ge_grid_points)
+    attack = fa.fixed_epsilon(spec, fmodel, budget)
+    adv, _, found = minimal_epsilon(attack, x, y, grid, budget.ge_bisect_steps)
+    return _checked(target, x, y, adv, found, spec.norm)
+
+
+def _checked(target: Target, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor, found: torch.Tensor,
+             norm: str) -> Verified:
+    if target.binary:
+        adv = binary_postprocess(x, adv)
+    return verify(target.model, x, y, adv, found, norm)

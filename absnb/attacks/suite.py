@@ -1,0 +1,220 @@
+"""Run a norm's attacks against the models on the fixed test selection, and store every result.
+
+Layout under artifacts/<profile>/results/attacks/: ``<norm>/<model>/<attack>.csv`` (one row per
+sample: label, prediction, distance, success, rejected), ``.pt`` (the verified adversarial images,
+for Figure 3) and ``.json`` (budget, samples, seconds, model queries, rejected count). Work runs in
+batches of the budget's batch_size; each finished batch is written at once (``.parts/``), so an
+interrupted run resumes with the next batch, and a finished (model, attack) pair whose settings,
+samples and weights are unchanged is read back instead of rerun. Latent Descent's adversarials, the
+substitute's transfer directions and the gradient estimates at the clean images are cached per batch
+under ``shared/`` and reused by the other norms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from absnb import artifacts, data, profiles
+from absnb.attacks.distances import check_norm
+from absnb.attacks.estimated import EstimatedGradientModel
+from absnb.attacks.registry import AttackSpec, applies, select
+from absnb.attacks.run import Shared, Target, attack_batch
+from absnb.attacks.verify import Verified
+from absnb.models import PAPER_MODELS, REQUIRES, check_name, load
+from absnb.results import per_sample_frame
+
+TEST_IMAGES = 10_000
+FIELDS = ("adv", "success", "distance", "prediction", "refused")
+# Bump when a change to the attack code invalidates stored results.
+CODE_VERSION = 3
+
+
+def select_samples(seed: int, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """The first n of a seeded permutation of the test set: the same samples for every model and norm.
+
+    The permutation is reordered so that its first ten samples are one of each class (the first of
+    each class in the permutation), so any run of ten or more samples can show every digit (Figure 3).
+    """
+    if not 0 < n <= TEST_IMAGES:
+        raise ValueError(f"n_samples must be between 1 and {TEST_IMAGES}, got {n}")
+    order = torch.randperm(TEST_IMAGES, generator=torch.Generator().manual_seed(seed))
+    labels = data.load_split("test")[1] if labels is None else labels
+    first = torch.stack([order[labels[order] == c][0] for c in range(10)])
+    rest = order[~torch.isin(order, first)]
+    return torch.cat([first, rest])[:n]
+
+
+def check_request(norm: str, models: list[str] | None,
+                  attacks: list[str] | None) -> tuple[list[str], list[AttackSpec]]:
+    """Validate the names before any work: unknown norms, models and attacks list the valid ones."""
+    check_norm(norm)
+    models = list(PAPER_MODELS) if models is None else list(models)
+    for name in models:
+        check_name(name, PAPER_MODELS)
+    return models, select(norm, attacks)
+
+
+def check_weights(profile: str, models: list[str]) -> None:
+    """Fail before attacking anything if the profile is unknown or a model (or the substitute) is
+    not trained."""
+    profiles.load(profile)
+    for name in (*models, "substitute"):
+        for needed in (*REQUIRES.get(name, ()), name):
+            path = artifacts.weights_path(profile, needed)
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"no weights for {needed!r} in profile {profile!r} ({path}); train them with "
+                    f"`make train-{needed} PROFILE={profile}` or notebooks/01_train with model={needed}")
+
+
+def weights_digest(profile: str, model: str) -> str:
+    """SHA-256 over the weights files a model's results depend on."""
+    digest = hashlib.sha256()
+    for needed in (*REQUIRES.get(model, ()), model):
+        digest.update(artifacts.weights_path(profile, needed).read_bytes())
+    return digest.hexdigest()
+
+
+def _fingerprint(**parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+class DiskShared(Shared):
+    """`Shared` work kept on disk per batch of samples (and the gradient estimates of clean images)."""
+
+    def __init__(self, directory: Path, fingerprint: str, force: bool) -> None:
+        super().__init__()
+        self.directory, self.fingerprint, self.force = directory, fingerprint, force
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key.replace('/', '_')}-{self.fingerprint}.pt"
+
+    def get(self, key: str, compute: Callable[[], object]) -> object:
+        if key in self.memory:
+            return self.memory[key]
+        path = self._path(key)
+        if key.startswith("estimator/"):
+            wrapper = compute()
+            if path.exists() and not self.force:
+                wrapper.cache.update(artifacts.load_torch(path))
+            self.memory[key] = wrapper
+        elif path.exists() and not self.force:
+            self.memory[key] = artifacts.load_torch(path)
+        else:
+            self.memory[key] = compute()
+            artifacts.save_torch(self.memory[key], path)
+        return self.memory[key]
+
+    def save_estimates(self, x: torch.Tensor) -> None:
+        """Store the gradient estimates at the clean images: every later run and norm starts there."""
+        keys = [EstimatedGradientModel.key(image) for image in x]
+        for key, value in self.memory.items():
+            if key.startswith("estimator/"):
+                clean = {k: value.cache[k] for k in keys if k in value.cache}
+                if clean:
+                    artifacts.save_torch(clean, self._path(key))
+
+
+def run_pair(prof: profiles.Profile, norm: str, spec: AttackSpec, target: Target, samples: torch.Tensor,
+             images: torch.Tensor, labels: torch.Tensor, substitute: torch.nn.Module,
+             budget: profiles.AttackBudget, digests: dict[str, str], force: bool) -> pd.DataFrame:
+    """One (model, attack) pair on all samples, batch by batch; returns its per-sample table."""
+    base = artifacts.results_path(prof.name, f"attacks/{norm}/{target.name}/{_slug(spec.name)}")
+    settings = {"budget": dataclasses.asdict(budget), "attack": spec.name, "norm": norm,
+                "weights": digests[target.name], "substitute": digests["substitute"],
+                "code": CODE_VERSION}
+    whole = _fingerprint(samples=samples.tolist(), **settings)
+    meta_path = base.with_suffix(".json")
+    if meta_path.exists() and not force and artifacts.load_json(meta_path)["fingerprint"] == whole:
+        return pd.read_csv(base.with_suffix(".csv"))
+    parts, seconds, queries = [], 0.0, 0
+    bar = tqdm(list(samples.split(budget.batch_size)), desc=f"{target.name} · {spec.name}", leave=False)
+    for batch in bar:
+        part = _run_batch(prof, spec, target, batch, images, labels, substitute, budget, settings, force)
+        parts.append(part)
+        seconds, queries = seconds + part["seconds"], queries + part["queries"]
+    verified = Verified(**{f: torch.cat([p[f] for p in parts]) for f in FIELDS})
+    frame = per_sample_frame(target.name, norm, spec.name, samples, labels[samples], verified)
+    artifacts.save_torch({"samples": samples, "adv": verified.adv}, base.with_suffix(".pt"))
+    artifacts.save_csv(frame, base.with_suffix(".csv"))
+    artifacts.save_json({"fingerprint": whole, **settings, "samples": len(samples), "seconds": seconds,
+                         "queries": queries, "rejected": verified.rejected}, meta_path)
+    return frame
+
+
+def _run_batch(prof: profiles.Profile, spec: AttackSpec, target: Target, batch: torch.Tensor,
+               images: torch.Tensor, labels: torch.Tensor, substitute: torch.nn.Module,
+               budget: profiles.AttackBudget, settings: dict, force: bool) -> dict:
+    """One batch of one pair: read back if stored, else attacked, verified and stored at once."""
+    root = artifacts.results_path(prof.name, "attacks")
+    path = root / settings["norm"] / target.name / f"{_slug(spec.name)}.parts" / \
+        f"{_fingerprint(samples=batch.tolist(), **settings)}.pt"
+    if path.exists() and not force:
+        return artifacts.load_torch(path)
+    shared_fp = _fingerprint(samples=batch.tolist(), budget=dataclasses.asdict(budget),
+                             weights=settings["weights"], substitute=settings["substitute"],
+                             code=CODE_VERSION)
+    shared = DiskShared(root / "shared" / target.name, shared_fp, force)
+    x, y = images[batch], labels[batch]
+    start, queries_before = time.perf_counter(), getattr(target.model, "queries", 0)
+    checked = attack_batch(spec, target, x, y, budget, shared, substitute)
+    shared.save_estimates(x)
+    part = {f: getattr(checked, f) for f in FIELDS}
+    part |= {"seconds": time.perf_counter() - start,
+             "queries": getattr(target.model, "queries", 0) - queries_before}
+    artifacts.save_torch(part, path)
+    return part
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+
+
+def run_norm(profile: str, norm: str, models: list[str] | None = None, attacks: list[str] | None = None,
+             n_samples: int | None = None, seed: int = 0, force: bool = False) -> pd.DataFrame:
+    """Every applicable attack of `norm` against every model; the tidy per-sample table of all pairs."""
+    prof = profiles.load(profile)
+    models, specs = check_request(norm, models, attacks)
+    check_weights(profile, models)
+    images, labels = data.load_split("test")
+    substitute = load("substitute", prof)
+    digests = {name: weights_digest(profile, name) for name in (*models, "substitute")}
+    frames = []
+    for name in models:
+        budget = prof.budget(name)
+        if n_samples is not None:
+            budget = dataclasses.replace(budget, samples=n_samples)
+        samples = select_samples(seed, budget.samples, labels)
+        target = Target(name, load(name, prof))
+        for spec in (s for s in specs if applies(s, name)):
+            frames.append(run_pair(prof, norm, spec, target, samples, images, labels, substitute, budget,
+                                   digests, force))
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_log(profile: str, norm: str) -> pd.DataFrame:
+    """Budgets, wall time and model queries of every stored (model, attack) pair of a norm."""
+    rows = []
+    for path in sorted(artifacts.results_path(profile, f"attacks/{norm}").glob("*/*.json")):
+        meta = artifacts.load_json(path)
+        rows.append({"model": path.parent.name, "attack": meta["attack"], "samples": meta["samples"],
+                     "seconds": meta["seconds"], "queries": meta["queries"], "rejected": meta["rejected"]})
+    return pd.DataFrame(rows)
+
+
+def parse_names(value: str | list[str] | None) -> list[str] | None:
+    """A list of names from a notebook parameter: None or "all" for all, else a list or "a, b"."""
+    if value is None or value == "all":
+        return None
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value)

@@ -1,0 +1,104 @@
+"""Figures 2 and 3 of the paper, drawn from the stored attack results (never rerunning an attack).
+
+Figure 2: accuracy against the allowed perturbation size, from each sample's minimal adversarial
+distance over all attacks of a norm; the paper's curves are drawn faintly behind ours.
+Figure 3: per digit, the clean test image and each model's smallest L2 adversarial found by any attack.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from absnb import artifacts, results
+from absnb.attacks.distances import EPSILONS
+from absnb.models import DISPLAY_NAMES, PAPER_MODELS
+from absnb.paths import DATA_DIR
+from absnb.table1 import NORM_LABELS
+
+COLOURS = dict(zip(PAPER_MODELS, plt.get_cmap("tab10").colors, strict=False))
+AXIS = {"l2": "L2 distance", "linf": "L∞ distance", "l0": "L0 distance (pixels)"}
+
+
+def paper_curves() -> pd.DataFrame:
+    """The paper's Figure 2 curves: norm, model, distance, accuracy_percent."""
+    return pd.read_csv(DATA_DIR / "paper_figure2_curves.csv")
+
+
+def figure2(best: pd.DataFrame, paper: pd.DataFrame) -> plt.Figure:
+    """One panel per norm: accuracy vs. perturbation size per model ("All" attacks), a dot at ε."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), constrained_layout=True)
+    for ax, norm in zip(axes, NORM_LABELS, strict=True):
+        theirs = paper[paper["norm"] == NORM_LABELS[norm]]
+        xmax = max(theirs["distance"].max() if len(theirs) else 0, 2 * EPSILONS[norm])
+        grid = np.linspace(0, xmax, 400)
+        for model in PAPER_MODELS:
+            colour, name = COLOURS[model], DISPLAY_NAMES[model]
+            ref = theirs[theirs["model"] == name]
+            ax.plot(ref["distance"], ref["accuracy_percent"], color=colour, alpha=0.35, lw=2.5, ls="--")
+            d = best[(best["norm"] == norm) & (best["model"] == model)]["distance"].to_numpy()
+            if len(d) == 0:
+                continue
+            acc = 100 * results.accuracy_curve(d, grid)
+            ax.plot(grid, acc, color=colour, lw=1.8, label=f"{name} (n={len(d)})")
+            at_eps = 100 * results.accuracy_curve(d, [EPSILONS[norm]])[0]
+            ax.plot([EPSILONS[norm]], [at_eps], "o", color=colour, ms=6)
+        ax.axvline(EPSILONS[norm], color="grey", lw=0.8, ls=":")
+        ax.set(xlim=(0, xmax), ylim=(0, 101), xlabel=AXIS[norm], ylabel="accuracy (%)",
+               title=f"{NORM_LABELS[norm]}: ours solid, paper dashed")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper right", fontsize=8)
+    plt.close(fig)
+    return fig
+
+
+def figure3_samples(best: pd.DataFrame) -> list[int]:
+    """Per digit 0-9, the first test sample (in selection order) attacked in L2 on every model."""
+    l2 = best[best["norm"] == "l2"]
+    common = set.intersection(*(set(l2[l2["model"] == m]["sample"]) for m in PAPER_MODELS
+                                if (l2["model"] == m).any()))
+    rows = l2[l2["sample"].isin(common)].drop_duplicates("sample")
+    return [int(g["sample"].iloc[0]) for _, g in rows.groupby("label", sort=True)]
+
+
+def _adversarial(profile: str, model: str, attack: str, sample: int) -> torch.Tensor:
+    slug = "".join(c if c.isalnum() else "_" for c in attack.lower()).strip("_")
+    stored = artifacts.load_torch(artifacts.results_path(profile, f"attacks/l2/{model}/{slug}.pt"))
+    return stored["adv"][stored["samples"].tolist().index(sample)]
+
+
+def figure3(profile: str, best: pd.DataFrame, images: torch.Tensor) -> plt.Figure:
+    """Rows: one test image per digit; columns: the clean image and each model's best L2 adversarial,
+    titled with its predicted class and L2 distance (each adversarial was verified when stored)."""
+    samples = figure3_samples(best)
+    l2 = best[best["norm"] == "l2"].set_index(["model", "sample"])
+    fig, axes = plt.subplots(len(samples), 1 + len(PAPER_MODELS), squeeze=False,
+                             figsize=(1.6 * (1 + len(PAPER_MODELS)), 2.0 * len(samples) + 0.4))
+    for row, sample in enumerate(samples):
+        axes[row, 0].imshow(images[sample, 0], cmap="gray", vmin=0, vmax=1)
+        axes[row, 0].set_title(f"clean: {int(best[best['sample'] == sample]['label'].iloc[0])}", fontsize=8)
+        for col, model in enumerate(PAPER_MODELS, start=1):
+            ax = axes[row, col]
+            if (model, sample) not in l2.index:
+                continue
+            rec = l2.loc[(model, sample)]
+            if rec["distance"] == 0:
+                ax.imshow(images[sample, 0], cmap="gray", vmin=0, vmax=1)
+                ax.set_title(f"misclassified: {int(rec['prediction'])}", fontsize=8)
+            elif np.isinf(rec["distance"]):
+                ax.set_title("not broken", fontsize=8)
+            else:
+                adv = _adversarial(profile, model, rec["best_attack"], sample)
+                ax.imshow(adv[0], cmap="gray", vmin=0, vmax=1)
+                ax.set_title(f"{int(rec['prediction'])}, d={rec['distance']:.2f}", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for col, name in enumerate(["Clean", *(DISPLAY_NAMES[m] for m in PAPER_MODELS)]):
+        axes[0, col].annotate(name, (0.5, 1.35), xycoords="axes fraction", ha="center", fontsize=9,
+                              fontweight="bold")
+    fig.tight_layout(h_pad=1.0)
+    plt.close(fig)
+    return fig

@@ -1,0 +1,161 @@
+"""Table 1 of the paper, regenerated from the stored per-sample attack results, beside the paper's.
+
+Only stored results are read (artifacts/<profile>/results/attacks/ and results/clean/): building the
+table never runs an attack. Each cell is "median distance / accuracy at ε"; "All <norm> Attacks" is
+the per-sample best of the norm's attacks. A cell is flagged as differing from the paper when the
+accuracies differ by more than ACC_TOLERANCE points, or the medians by more than a factor
+MEDIAN_FACTOR (a finite median against an infinite one always differs).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from absnb import artifacts, results
+from absnb.attacks.registry import ATTACKS
+from absnb.models import DISPLAY_NAMES, PAPER_MODELS
+from absnb.paths import DATA_DIR
+
+NORM_LABELS = {"l2": "L2", "linf": "Linf", "l0": "L0"}
+ACC_TOLERANCE = 15.0  # percentage points
+MEDIAN_FACTOR = 1.5
+
+
+def load_results(profile: str) -> pd.DataFrame:
+    """Every stored per-sample attack result of a profile, all norms, models and attacks."""
+    files = sorted(artifacts.results_path(profile, "attacks").glob("*/*/*.csv"))
+    if not files:
+        raise FileNotFoundError(f"no attack results for profile {profile!r}; run notebooks/03_attacks "
+                                f"(`make attacks PROFILE={profile}`)")
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+
+
+def ours(profile: str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Our Table 1 in long form: norm, attack, model, median, accuracy, n (clean row first)."""
+    frame = load_results(profile) if frame is None else frame
+    best = results.all_attacks(frame)
+    best["attack"] = "All " + best["norm"].map(NORM_LABELS) + " Attacks"
+    summary = results.summarise(pd.concat([frame, best], ignore_index=True))
+    summary["norm"] = summary["norm"].map(NORM_LABELS)
+    clean = [{"norm": "clean", "attack": "Clean", "model": m, "median_distance": np.nan, "n": s["samples"],
+              "accuracy_percent": 100 * s["accuracy"]}
+             for m in PAPER_MODELS if (s := _clean(profile, m)) is not None]
+    table = pd.concat([pd.DataFrame(clean), summary.drop(columns="rejected", errors="ignore")],
+                      ignore_index=True)
+    table["model"] = table["model"].map(DISPLAY_NAMES)
+    return table
+
+
+def _clean(profile: str, model: str) -> dict | None:
+    path = artifacts.results_path(profile, f"clean/{model}.json")
+    return artifacts.load_json(path) if path.exists() else None
+
+
+def paper() -> pd.DataFrame:
+    """The paper's Table 1 in the same long form (n/a cells are missing values)."""
+    table = pd.read_csv(DATA_DIR / "paper_table1.csv", keep_default_na=False)
+    for column in ("median_distance", "accuracy_percent"):
+        table[column] = pd.to_numeric(table[column].replace({"n/a": np.nan, "": np.nan}))
+    return table.drop(columns="epsilon")
+
+
+def row_order() -> list[tuple[str, str]]:
+    """(norm, attack) rows in the paper's order, our extra rows (Latent Descent) before "All"."""
+    rows = [("clean", "Clean")]
+    for norm, specs in ATTACKS.items():
+        label = NORM_LABELS[norm]
+        rows += [(label, s.name) for s in specs] + [(label, f"All {label} Attacks")]
+    return rows
+
+
+def differs(ours_median: float, ours_acc: float, paper_median: float, paper_acc: float) -> bool:
+    """Whether our cell and the paper's differ beyond the stated tolerance."""
+    if math.isnan(paper_acc) or math.isnan(ours_acc):
+        return False
+    if abs(ours_acc - paper_acc) > ACC_TOLERANCE:
+        return True
+    if math.isnan(paper_median) or math.isnan(ours_median):
+        return False
+    if math.isinf(paper_median) or math.isinf(ours_median):
+        return math.isinf(paper_median) != math.isinf(ours_median)
+    low, high = sorted((max(ours_median, 1e-9), max(paper_median, 1e-9)))
+    return high / low > MEDIAN_FACTOR
+
+
+def comparison(profile: str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Ours beside the paper's, long form, with a `differs` flag per cell."""
+    merged = ours(profile, frame).merge(paper(), on=["norm", "attack", "model"], how="outer",
+                                        suffixes=("", "_paper"))
+    merged["differs"] = [differs(*vals) for vals in merged[["median_distance", "accuracy_percent",
+                                                             "median_distance_paper",
+                                                             "accuracy_percent_paper"]].to_numpy()]
+    return merged
+
+
+def _cell(median: float, acc: float) -> str:
+    if math.isnan(acc):
+        return ""
+    if math.isnan(median):
+        return f"{acc:.1f}%"
+    return f"{'∞' if math.isinf(median) else f'{median:.3g}'} / {acc:.0f}%"
+
+
+def _pair(ours_text: str, paper_text: str, html: bool) -> str:
+    if not paper_text:
+        return ours_text
+    if html:
+        return f'{ours_text or "–"}<br><span style="color:#888;font-size:85%">paper {paper_text}</span>'
+    return f"{ours_text}  ({paper_text})"
+
+
+def wide(comp: pd.DataFrame, html: bool = False) -> pd.DataFrame:
+    """Paper layout: (norm, attack) rows, one column per model, cells "ours" with the paper's value
+    (in parentheses, or below in grey for HTML)."""
+    comp = comp.copy()
+    comp["text"] = [_pair(_cell(m, a), _cell(pm, pa), html)
+                    for m, a, pm, pa in comp[["median_distance", "accuracy_percent", "median_distance_paper",
+                                              "accuracy_percent_paper"]].to_numpy()]
+    table = comp.pivot(index=["norm", "attack"], columns="model", values="text")
+    rows = [r for r in row_order() if r in table.index]
+    models = [DISPLAY_NAMES[m] for m in PAPER_MODELS]
+    return table.reindex(index=pd.MultiIndex.from_tuples(rows, names=["norm", "attack"]),
+                         columns=models).fillna("")
+
+
+def flags(comp: pd.DataFrame) -> pd.DataFrame:
+    """The differs-from-paper flag of every cell of the wide table (False where there is no cell)."""
+    table = wide(comp)
+    marked = comp.pivot(index=["norm", "attack"], columns="model", values="differs")
+    return marked.reindex(index=table.index, columns=table.columns).fillna(False).astype(bool)
+
+
+def styled(comp: pd.DataFrame) -> pd.io.formats.style.Styler:
+    """The wide table with differing cells shaded and the "All" rows in bold."""
+    table, marked = wide(comp, html=True), flags(comp)
+
+    def shade(frame: pd.DataFrame) -> pd.DataFrame:
+        styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        styles[marked] = "background-color: #fde2c8"
+        for row in frame.index:
+            if row[1].startswith("All "):
+                styles.loc[row] += "; font-weight: bold"
+        return styles
+
+    return table.style.apply(shade, axis=None)
+
+
+def headline_cells(comp: pd.DataFrame) -> dict[str, str]:
+    """Text of the clean and "All" cells, ours and the paper's, keyed "<norm>_<model>" and
+    "paper_<norm>_<model>" (norm: clean, l2, linf, l0): what the prose quotes via glue."""
+    keys = {v: k for k, v in DISPLAY_NAMES.items()}
+    norms = {"clean": "clean", **{label: norm for norm, label in NORM_LABELS.items()}}
+    out = {}
+    for r in comp.itertuples():
+        if r.attack == "Clean" or r.attack.startswith("All "):
+            key = f"{norms[r.norm]}_{keys[r.model]}"
+            out[key] = _cell(r.median_distance, r.accuracy_percent) or "–"
+            out[f"paper_{key}"] = _cell(r.median_distance_paper, r.accuracy_percent_paper) or "–"
+    return out

@@ -1,0 +1,77 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Attacks
+#
+# Every attack of one norm (Table 1's rows, plus the paper's Latent Descent on the ABS models) against
+# every model, on the same test samples: the first `samples` of a seeded permutation of the test set.
+# Each attack yields a per-sample *minimal* adversarial distance: attacks that take a fixed ε are
+# searched over ε (a geometric grid refined by bisection), the minimisation attacks return their
+# smallest adversarial, the transfer attacks line-search along the substitute's directions. Every
+# adversarial is re-run through the model, must be misclassified and lie in [0, 1], and its distance
+# is recomputed from the images; refused ones count as failures and are counted below. Samples the
+# model already misclassifies count as distance 0; samples no attack breaks count as ∞.
+#
+# The code is `absnb.attacks.suite.run_norm`; results are stored per (model, attack) under
+# `artifacts/<profile>/results/attacks/<norm>/`, and a rerun reuses them.
+
+# %% tags=["parameters", "remove-cell"]
+norm = "l2"
+profile = "default"
+models = None  # None for all six, or e.g. "cnn, abs"
+attacks = None  # None for every attack of the norm, or e.g. "FGM, Boundary Attack"
+n_samples = None  # None: the profile's per-model sample counts
+seed = 0
+force = False
+
+# %%
+from IPython.display import Markdown, display
+
+from absnb import report
+from absnb.attacks import suite
+from absnb.attacks.distances import EPSILONS
+
+model_names, specs = suite.check_request(norm, suite.parse_names(models), suite.parse_names(attacks))
+suite.check_weights(profile, model_names)
+display(Markdown(f"**Norm {norm}**, threshold ε = {EPSILONS[norm]:g}. {report.run_description(profile)}"))
+report.attack_budgets(profile, model_names, n_samples)
+
+# %% [markdown]
+# The budgets above come from the profile (`absnb/profiles.toml`, `attacks` and `attack_overrides`).
+# `samples` test images are attacked per model; the ABS models, whose every query runs a latent
+# optimisation of all ten classes, get fewer on a CPU. They are the first samples of the same
+# selection, so every model is attacked on the ABS models' samples too.
+
+# %%
+frame = suite.run_norm(profile, norm, model_names, [s.name for s in specs], n_samples, seed, force)
+
+# %% [markdown]
+# ## Median adversarial distance / accuracy at ε
+#
+# Per attack and model: the median of the per-sample minimal distances and the accuracy when every
+# perturbation up to ε is allowed. "All" is, per sample, the best of the norm's attacks.
+
+# %%
+report.attack_summary(frame)
+
+# %% [markdown]
+# ## Cost of this run
+#
+# Wall time per model (all attacks of this norm, as stored; a rerun that reuses stored results
+# does not add to it), model queries for the ABS models and adversarials refused by the checks.
+
+# %%
+report.attack_costs(suite.run_log(profile, norm))

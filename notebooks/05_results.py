@@ -1,0 +1,82 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Results: Table 1, Figures 2 and 3
+#
+# The paper's results, regenerated from the per-sample attack results that the attack pages stored.
+# Nothing here runs an attack: `absnb.table1` and `absnb.figures` only read
+# `artifacts/<profile>/results/`.
+
+# %% tags=["parameters", "remove-cell"]
+profile = "default"
+
+# %%
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from absnb import data, figures, profiles, report, results, table1
+
+profiles.load(profile)  # an unknown profile fails here, naming the valid ones
+frame = table1.load_results(profile)
+best = results.all_attacks(frame)
+comparison = table1.comparison(profile, frame)
+counts = frame.groupby("model")["sample"].nunique()
+display(Markdown(report.run_description(profile) + " " + report.sample_counts(counts)))
+
+# %% [markdown]
+# ## Table 1
+#
+# Each cell: median adversarial distance over the attacked samples / accuracy when perturbations up
+# to ε are allowed (L2 1.5, L∞ 0.3, L0 12 pixels); below it, in grey, the paper's value. Clean
+# accuracy is on the full test set. Shaded cells differ from the paper by more than the tolerance
+# stated under the table. Empty cells are attacks that do not apply to a model (real gradients for
+# Nearest Neighbour and the ABS models; Latent Descent for the others). "All" rows, in bold, take
+# per sample the best attack of the norm.
+
+# %%
+table1.styled(comparison)
+
+# %%
+display(Markdown(report.table1_notes(comparison)))
+
+# %% [markdown]
+# ## Figure 2: accuracy against perturbation size
+#
+# For every ε on the horizontal axis, the fraction of attacked samples whose minimal adversarial
+# distance (over all attacks of the norm) exceeds ε; a dot marks the threshold of Table 1. The
+# paper's curves are dashed behind ours, in the same colour.
+
+# %%
+figures.figure2(best, figures.paper_curves())
+
+# %% [markdown]
+# ## Figure 3: the smallest L2 adversarials
+#
+# One test image per digit (the first of each class among the samples attacked on every model) and,
+# per model, the smallest L2 adversarial any attack found, titled with the predicted class and its
+# L2 distance. The paper's claim to look for: the ABS models' adversarials look like the class
+# they are assigned to, the others' like the original digit plus noise.
+
+# %%
+images, _ = data.load_split("test")
+figures.figure3(profile, best, images)
+
+# %%
+# Numbers the discussion chapter quotes (myst-nb glue), all from this run's stored results.
+glue("n_differ", int(comparison["differs"].sum()), display=False)
+glue("n_cells", int(comparison["accuracy_percent_paper"].notna().sum()), display=False)
+for key, text in table1.headline_cells(comparison).items():
+    glue(key, text, display=False)

@@ -1,0 +1,104 @@
+"""Every attack of every norm, run the way the suite runs it, returns only adversarials that the model
+really misclassifies, inside [0, 1], at the distance recomputed from the images; binarising models get
+post-processed adversarials; the transfer line search finds the smallest step."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from absnb import profiles
+from absnb.attacks import transfer
+from absnb.attacks.distances import distance
+from absnb.attacks.estimated import EstimatedGradientModel
+from absnb.attacks.registry import ATTACKS
+from absnb.attacks.run import Shared, Target, attack_batch
+from absnb.data import load_split
+from absnb.models.binarize import binarize
+from absnb.models.cnn import CNN
+
+BUDGET = dataclasses.replace(profiles.load("smoke").attacks, boundary_steps=30, saltpepper_steps=30)
+
+
+def _train(model: nn.Module, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    x, y = load_split("train")
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for idx in torch.randperm(3000).split(64):
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def setup():
+    tx, ty = load_split("test")
+    return {"cnn": _train(CNN(), 0), "binary_cnn": _train(CNN(binary=True), 1),
+            "substitute": _train(CNN((8, 8, 16)), 2), "x": tx[:3], "y": ty[:3]}
+
+
+SPECS = [s for norm in ATTACKS for s in ATTACKS[norm] if s.family != "latent-descent"]
+
+
+@pytest.mark.parametrize("name", ["cnn", "binary_cnn"])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.norm}-{s.name}")
+def test_attack_returns_only_verified_adversarials(setup, spec, name):
+    model, x, y = setup[name], setup["x"], setup["y"]
+    result = attack_batch(spec, Target(name, model), x, y, BUDGET, Shared(), setup["substitute"])
+    assert result.success.any(), f"{spec.name} broke nothing on {name}"
+    with torch.no_grad():
+        predicted = model(result.adv).argmax(1)
+    broken = result.success
+    assert (predicted[broken] != y[broken]).all()
+    assert result.adv.min() >= 0 and result.adv.max() <= 1
+    torch.testing.assert_close(result.distance[broken], distance(x[broken], result.adv[broken], spec.norm))
+    assert torch.isinf(result.distance[~broken]).all()
+    if name == "binary_cnn":  # post-processed: every changed pixel sits at the threshold's edge
+        moved = result.adv != x
+        assert (binarize(result.adv)[moved] != binarize(x)[moved]).all()
+        assert ((result.adv[moved] - 0.5).abs() < 1e-6).all()
+
+
+def test_line_search_finds_the_smallest_step():
+    """A model that says "1" once the mean pixel exceeds 0.5: from 0.2 along +1, the step is 0.3."""
+    class MeanThreshold(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            m = x.flatten(1).mean(1, keepdim=True)
+            return torch.cat([0.5 - m, m - 0.5], 1)
+
+    x = torch.full((2, 1, 4, 4), 0.2)
+    delta = torch.ones_like(x)
+    delta[1] = -1  # pointing away from the boundary: never adversarial
+    fine = dataclasses.replace(BUDGET, bisect_steps=12)
+    adv, found = transfer.line_search(MeanThreshold(), x, torch.zeros(2, dtype=torch.long), delta, fine)
+    assert found.tolist() == [True, False]
+    step = (adv[0] - x[0]).max().item()
+    assert 0.3 <= step < 0.3 * 1.01, step
+
+
+def test_estimates_are_computed_once_per_image():
+    torch.manual_seed(0)
+    calls = []
+
+    class Counting(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = CNN().eval()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            calls.append(len(x))
+            return self.net(x)
+
+    wrapped = EstimatedGradientModel(Counting(), step=0.01, queries_per_batch=784)
+    x = torch.rand(2, 1, 28, 28)
+    first = wrapped.jacobian(x)
+    queries = sum(calls)
+    assert queries == 2 * 2 * 784
+    again = wrapped.jacobian(x.flip(0))
+    assert sum(calls) == queries, "cached estimates are reused"
+    torch.testing.assert_close(again, first.flip(0))

@@ -1,0 +1,92 @@
+"""The attack suite's bookkeeping: the fixed sample selection, clear errors for bad names, and stored
+results that an interrupted run resumes from and a finished run reuses."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from absnb import artifacts, profiles
+from absnb.attacks import suite
+from absnb.attacks.registry import select
+from absnb.attacks.run import Target
+from absnb.attacks.verify import verify
+from absnb.data import load_split
+from absnb.models.cnn import CNN
+
+
+def test_selection_is_seeded_and_nested():
+    assert torch.equal(suite.select_samples(0, 50), suite.select_samples(0, 50))
+    assert torch.equal(suite.select_samples(0, 200)[:50], suite.select_samples(0, 50))
+    assert not torch.equal(suite.select_samples(1, 50), suite.select_samples(0, 50))
+    assert len(set(suite.select_samples(0, 10_000).tolist())) == 10_000
+    labels = load_split("test")[1]
+    assert sorted(labels[suite.select_samples(3, 10)].tolist()) == list(range(10)), "one of each digit first"
+    with pytest.raises(ValueError, match="between 1 and 10000"):
+        suite.select_samples(0, 0)
+
+
+@pytest.mark.parametrize("norm, models, attacks, message", [
+    ("l3", None, None, "valid norms: l0, l2, linf"),
+    ("l2", ["cnn", "vgg"], None, "valid models: cnn, binary_cnn, nearest, madry, binary_abs, abs"),
+    ("l2", None, ["FGSM"], "valid: Transfer Attacks, Gaussian Noise, Boundary Attack"),
+])
+def test_bad_names_are_refused_listing_the_valid_ones(norm, models, attacks, message):
+    with pytest.raises(ValueError, match=message):
+        suite.check_request(norm, models, attacks)
+
+
+def test_names_from_notebook_parameters():
+    assert suite.parse_names(None) is None and suite.parse_names("all") is None
+    assert suite.parse_names("cnn, abs") == ["cnn", "abs"]
+    assert suite.parse_names(["madry"]) == ["madry"]
+
+
+def test_missing_weights_name_the_training_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="make train-cnn PROFILE=smoke"):
+        suite.check_weights("smoke", ["cnn"])
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_interrupted_pair_resumes_and_finished_pair_is_reused(tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    torch.manual_seed(0)
+    model = CNN().eval()
+    images = torch.rand(20, 1, 28, 28)
+    labels = model(images).argmax(1)  # every clean image "correct", so only attacks break them
+    calls: list[int] = []
+
+    def fake_attack(spec, target, x, y, budget, shared, substitute):
+        calls.append(len(x))
+        if fail_after is not None and len(calls) > fail_after:
+            raise _Interrupt
+        return verify(target.model, x, y, 1 - x, torch.ones(len(x), dtype=torch.bool), spec.norm)
+
+    monkeypatch.setattr(suite, "attack_batch", fake_attack)
+    prof = profiles.load("smoke")
+    budget = dataclasses.replace(prof.attacks, samples=6, batch_size=2)
+    spec = select("l2", ["Gaussian Noise"])[0]
+    args = (prof, "l2", spec, Target("cnn", model), torch.arange(6), images, labels, model, budget,
+            {"cnn": "w", "substitute": "s"})
+
+    fail_after = 2
+    with pytest.raises(_Interrupt):
+        suite.run_pair(*args, force=False)
+    assert calls == [2, 2, 2]
+    fail_after = None
+    frame = suite.run_pair(*args, force=False)
+    assert calls == [2, 2, 2, 2], "only the unfinished batch runs again"
+    again = suite.run_pair(*args, force=False)
+    assert calls == [2, 2, 2, 2], "a finished pair is read back"
+    assert again.equals(frame)
+    stored = artifacts.load_torch(tmp_path / "smoke/results/attacks/l2/cnn/gaussian_noise.pt")
+    torch.testing.assert_close(stored["adv"][frame["success"].to_numpy()],
+                               1 - images[:6][frame["success"].to_numpy()])
+    suite.run_pair(*args[:-1], {"cnn": "retrained", "substitute": "s"}, force=False)
+    assert len(calls) == 7, "new weights invalidate the stored results"
