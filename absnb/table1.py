@@ -147,15 +147,18 @@ def styled(comp: pd.DataFrame) -> pd.io.formats.style.Styler:
     return table.style.apply(shade, axis=None)
 
 
-def headline_cells(comp: pd.DataFrame) -> dict[str, str]:
-    """Text of the clean and "All" cells, ours and the paper's, keyed "<norm>_<model>" and
-    "paper_<norm>_<model>" (norm: clean, l2, linf, l0): what the prose quotes via glue."""
-    keys = {v: k for k, v in DISPLAY_NAMES.items()}
-    norms = {"clean": "clean", **{label: norm for norm, label in NORM_LABELS.items()}}
-    out = {}
-    for r in comp.itertuples():
-        if r.attack == "Clean" or r.attack.startswith("All "):
-            key = f"{norms[r.norm]}_{keys[r.model]}"
-            out[key] = _cell(r.median_distance, r.accuracy_percent) or "–"
-            out[f"paper_{key}"] = _cell(r.median_distance_paper, r.accuracy_percent_paper) or "–"
-    return out
+def headline_table(comp: pd.DataFrame) -> pd.DataFrame:
+    """The clean and "All" rows, ours above the paper's, one column per model: what the discussion
+    chapter shows (via glue)."""
+    rows = {}
+    for norm, attack in row_order():
+        if attack != "Clean" and not attack.startswith("All "):
+            continue
+        cells = comp[(comp["norm"] == norm) & (comp["attack"] == attack)].set_index("model")
+        label = "clean" if norm == "clean" else f"all {norm}"
+        for who, suffix in (("ours", ""), ("paper", "_paper")):
+            rows[f"{label}, {who}"] = {m: _cell(cells.loc[m, "median_distance" + suffix],
+                                                cells.loc[m, "accuracy_percent" + suffix]) or "–"
+                                       for m in cells.index}
+    models = [DISPLAY_NAMES[m] for m in PAPER_MODELS]
+    return pd.DataFrame(rows).T.reindex(columns=models)

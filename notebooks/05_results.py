@@ -78,5 +78,4 @@ figures.figure3(profile, best, images)
 # Numbers the discussion chapter quotes (myst-nb glue), all from this run's stored results.
 glue("n_differ", int(comparison["differs"].sum()), display=False)
 glue("n_cells", int(comparison["accuracy_percent_paper"].notna().sum()), display=False)
-for key, text in table1.headline_cells(comparison).items():
-    glue(key, text, display=False)
+glue("headline", table1.headline_table(comparison), display=False)

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from absnb import artifacts, data, profiles
+from absnb import artifacts, data, profiles, runtime
 from absnb.attacks.distances import check_norm
 from absnb.attacks.estimated import EstimatedGradientModel
 from absnb.attacks.registry import AttackSpec, applies, select
@@ -143,7 +143,7 @@ def run_pair(prof: profiles.Profile, norm: str, spec: AttackSpec, target: Target
         parts.append(part)
         seconds, queries = seconds + part["seconds"], queries + part["queries"]
     verified = Verified(**{f: torch.cat([p[f] for p in parts]) for f in FIELDS})
-    frame = per_sample_frame(target.name, norm, spec.name, samples, labels[samples], verified)
+    frame = per_sample_frame(target.name, norm, spec.name, samples, labels.cpu()[samples], verified)
     artifacts.save_torch({"samples": samples, "adv": verified.adv}, base.with_suffix(".pt"))
     artifacts.save_csv(frame, base.with_suffix(".csv"))
     artifacts.save_json({"fingerprint": whole, **settings, "samples": len(samples), "seconds": seconds,
@@ -164,11 +164,11 @@ def _run_batch(prof: profiles.Profile, spec: AttackSpec, target: Target, batch: 
                              weights=settings["weights"], substitute=settings["substitute"],
                              code=CODE_VERSION)
     shared = DiskShared(root / "shared" / target.name, shared_fp, force)
-    x, y = images[batch], labels[batch]
+    x, y = images[batch.to(images.device)], labels[batch.to(labels.device)]
     start, queries_before = time.perf_counter(), getattr(target.model, "queries", 0)
     checked = attack_batch(spec, target, x, y, budget, shared, substitute)
     shared.save_estimates(x)
-    part = {f: getattr(checked, f) for f in FIELDS}
+    part = {f: getattr(checked, f).cpu() for f in FIELDS}
     part |= {"seconds": time.perf_counter() - start,
              "queries": getattr(target.model, "queries", 0) - queries_before}
     artifacts.save_torch(part, path)
@@ -185,16 +185,17 @@ def run_norm(profile: str, norm: str, models: list[str] | None = None, attacks: 
     prof = profiles.load(profile)
     models, specs = check_request(norm, models, attacks)
     check_weights(profile, models)
-    images, labels = data.load_split("test")
-    substitute = load("substitute", prof)
+    device = runtime.configure()
+    images, labels = (t.to(device) for t in data.load_split("test"))
+    substitute = load("substitute", prof).to(device)
     digests = {name: weights_digest(profile, name) for name in (*models, "substitute")}
     frames = []
     for name in models:
         budget = prof.budget(name)
         if n_samples is not None:
             budget = dataclasses.replace(budget, samples=n_samples)
-        samples = select_samples(seed, budget.samples, labels)
-        target = Target(name, load(name, prof))
+        samples = select_samples(seed, budget.samples, labels.cpu())
+        target = Target(name, load(name, prof).to(device))
         for spec in (s for s in specs if applies(s, name)):
             frames.append(run_pair(prof, norm, spec, target, samples, images, labels, substitute, budget,
                                    digests, force))
