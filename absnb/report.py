@@ -79,7 +79,7 @@ def attack_budgets(profile: str, models: list[str], n_samples: int | None = None
 def attack_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Median distance / accuracy at ε per attack (rows, "All" last) and model (columns)."""
     summary = results.summarise(pd.concat([frame, results.all_attacks(frame)], ignore_index=True))
-    summary["cell"] = [f"{m:.3g} / {a:.0f}%" for m, a in
+    summary["cell"] = [f"{'∞' if m == float('inf') else f'{m:.3g}'} / {a:.0f}%" for m, a in
                        zip(summary["median_distance"], summary["accuracy_percent"], strict=True)]
     table = summary.pivot(index="attack", columns="model", values="cell")
     order = [a for a in dict.fromkeys(summary["attack"]) if a != "All"] + ["All"]
