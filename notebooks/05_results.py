@@ -65,9 +65,10 @@ figures.figure2(best, figures.paper_curves())
 # %% [markdown]
 # ## Figure 3: the smallest L2 adversarials
 #
-# One test image per digit (the first of each class among the samples attacked on every model) and,
-# per model, the smallest L2 adversarial any attack found, titled with the predicted class and its
-# L2 distance. The paper's claim to look for: the ABS models' adversarials look like the class
+# One test image per digit (the first of each class among the attacked samples) and, per model, the
+# smallest L2 adversarial any attack found, titled with the predicted class and its L2 distance.
+# Where a profile attacks the ABS models on fewer samples than there are digits, their remaining
+# cells read "not attacked". The paper's claim to look for: the ABS models' adversarials look like the class
 # they are assigned to, the others' like the original digit plus noise.
 
 # %%

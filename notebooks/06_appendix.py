@@ -44,7 +44,13 @@ display(Markdown(report.run_description(profile) + f"\n\nCode: git commit `{prov
 # attack budgets per model are:
 
 # %%
-report.attack_budgets(profile, list(profiles.load(profile).attack_overrides) + ["cnn"])
+report.attack_budgets(profile, ["cnn", *profiles.load(profile).attack_overrides])
+
+# %% [markdown]
+# and those of the `paper` profile, for a GPU (the paper's scale and foolbox's default budgets):
+
+# %%
+report.attack_budgets("paper", ["cnn", *profiles.load("paper").attack_overrides])
 
 # %% [markdown]
 # ## Package versions
