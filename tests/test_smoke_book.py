@@ -56,7 +56,7 @@ def test_clean_scores_for_all_six_models(built):
 def test_executed_notebooks_have_no_errors(built):
     runs, _ = built
     notebooks = sorted((runs / "notebooks").glob("*.ipynb"))
-    assert len(notebooks) == len(TRAINED) + 6  # clean, primer, three attack norms, results, appendix
+    assert len(notebooks) == len(TRAINED) + 7  # clean, primer, three attack norms, results, appendix
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
