@@ -15,6 +15,7 @@ import torch
 
 from absnb import artifacts, results
 from absnb.attacks.distances import EPSILONS
+from absnb.attacks.suite import slug
 from absnb.models import DISPLAY_NAMES, PAPER_MODELS
 from absnb.paths import DATA_DIR
 from absnb.table1 import NORM_LABELS
@@ -65,8 +66,7 @@ def figure3_samples(best: pd.DataFrame) -> list[int]:
 
 
 def _adversarial(profile: str, model: str, attack: str, sample: int) -> torch.Tensor:
-    slug = "".join(c if c.isalnum() else "_" for c in attack.lower()).strip("_")
-    stored = artifacts.load_torch(artifacts.results_path(profile, f"attacks/l2/{model}/{slug}.pt"))
+    stored = artifacts.load_torch(artifacts.results_path(profile, f"attacks/l2/{model}/{slug(attack)}.pt"))
     return stored["adv"][stored["samples"].tolist().index(sample)]
 
 

@@ -29,7 +29,7 @@ from absnb.attacks.estimated import EstimatedGradientModel
 from absnb.attacks.registry import AttackSpec, applies, select
 from absnb.attacks.run import Shared, Target, attack_batch
 from absnb.attacks.verify import Verified
-from absnb.models import PAPER_MODELS, REQUIRES, check_name, load
+from absnb.models import PAPER_MODELS, REQUIRES, check_name, check_trained, load
 from absnb.results import per_sample_frame
 
 TEST_IMAGES = 10_000
@@ -68,12 +68,7 @@ def check_weights(profile: str, models: list[str]) -> None:
     not trained."""
     profiles.load(profile)
     for name in (*models, "substitute"):
-        for needed in (*REQUIRES.get(name, ()), name):
-            path = artifacts.weights_path(profile, needed)
-            if not path.exists():
-                raise FileNotFoundError(
-                    f"no weights for {needed!r} in profile {profile!r} ({path}); train them with "
-                    f"`make train-{needed} PROFILE={profile}` or notebooks/01_train with model={needed}")
+        check_trained(name, profile)
 
 
 def weights_digest(profile: str, model: str) -> str:
@@ -128,7 +123,7 @@ def run_pair(prof: profiles.Profile, norm: str, spec: AttackSpec, target: Target
              images: torch.Tensor, labels: torch.Tensor, substitute: torch.nn.Module,
              budget: profiles.AttackBudget, digests: dict[str, str], force: bool) -> pd.DataFrame:
     """One (model, attack) pair on all samples, batch by batch; returns its per-sample table."""
-    base = artifacts.results_path(prof.name, f"attacks/{norm}/{target.name}/{_slug(spec.name)}")
+    base = artifacts.results_path(prof.name, f"attacks/{norm}/{target.name}/{slug(spec.name)}")
     settings = {"budget": dataclasses.asdict(budget), "attack": spec.name, "norm": norm,
                 "weights": digests[target.name], "substitute": digests["substitute"],
                 "code": CODE_VERSION}
@@ -156,7 +151,7 @@ def _run_batch(prof: profiles.Profile, spec: AttackSpec, target: Target, batch: 
                budget: profiles.AttackBudget, settings: dict, force: bool) -> dict:
     """One batch of one pair: read back if stored, else attacked, verified and stored at once."""
     root = artifacts.results_path(prof.name, "attacks")
-    path = root / settings["norm"] / target.name / f"{_slug(spec.name)}.parts" / \
+    path = root / settings["norm"] / target.name / f"{slug(spec.name)}.parts" / \
         f"{_fingerprint(samples=batch.tolist(), **settings)}.pt"
     if path.exists() and not force:
         return artifacts.load_torch(path)
@@ -175,7 +170,8 @@ def _run_batch(prof: profiles.Profile, spec: AttackSpec, target: Target, batch: 
     return part
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+    """The file name of an attack's results (e.g. "L2 BIM w/ GE" -> "l2_bim_w__ge")."""
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
 

@@ -48,15 +48,20 @@ def build(name: str, profile: Profile) -> nn.Module:
     return nn.ModuleList(VAE() for _ in range(10))
 
 
-def load(name: str, profile: Profile) -> nn.Module:
-    """The trained model `name` of `profile` in eval mode; a clear error if it is not trained yet."""
+def check_trained(name: str, profile: str) -> None:
+    """A clear error, naming the training command, if `name` (or what it builds on) is not trained."""
     check_name(name)
     for needed in (*REQUIRES.get(name, ()), name):
-        path = artifacts.weights_path(profile.name, needed)
+        path = artifacts.weights_path(profile, needed)
         if not path.exists():
             raise FileNotFoundError(
-                f"no weights for {needed!r} in profile {profile.name!r} ({path}); train them with "
-                f"`make train-{needed} PROFILE={profile.name}` or notebooks/01_train with model={needed}")
+                f"no weights for {needed!r} in profile {profile!r} ({path}); train them with "
+                f"`make train-{needed} PROFILE={profile}` or notebooks/01_train with model={needed}")
+
+
+def load(name: str, profile: Profile) -> nn.Module:
+    """The trained model `name` of `profile` in eval mode; a clear error if it is not trained yet."""
+    check_trained(name, profile.name)
     if name in ("abs", "binary_abs"):
         gamma = None
         if name == "binary_abs":
