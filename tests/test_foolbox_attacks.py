@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-import torch
+from quick_train import quick_train
 
 from absnb import profiles
 from absnb.attacks import foolbox_attacks as fa
@@ -23,15 +23,7 @@ GRIDS = {"l2": [0.5, 1.0, 2.0, 4.0, 8.0, 16.0], "linf": [0.05, 0.1, 0.2, 0.4, 0.
 @pytest.fixture(scope="module")
 def trained():
     """A CNN trained for a few hundred steps: enough to classify, so attacks have work to do."""
-    torch.manual_seed(0)
-    x, y = load_split("train")
-    model = CNN()
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for idx in torch.randperm(4000).split(64):
-        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    model = quick_train(CNN())
     tx, ty = load_split("test")
     return model.eval(), tx[:4], ty[:4]
 

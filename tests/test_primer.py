@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from quick_train import quick_train
 
 from absnb import primer
 from absnb.data import load_split
@@ -19,17 +20,9 @@ ETAS = [0.0, 0.05, 0.1, 0.3]
 @pytest.fixture(scope="module")
 def trained():
     """A CNN trained for a few dozen Adam steps on 4,000 images (~90% test accuracy) and 500 test images."""
-    torch.manual_seed(0)
-    x, y = load_split("train")
-    model = CNN()
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for idx in torch.randperm(4000).split(64):
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    model = quick_train(CNN())
     tx, ty = load_split("test")
-    return model.eval(), tx[:500], ty[:500]
+    return model, tx[:500], ty[:500]
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 import torch
+from quick_train import quick_train
 from torch import nn
 
 from absnb import profiles
@@ -23,23 +24,11 @@ from absnb.models.cnn import CNN
 BUDGET = dataclasses.replace(profiles.load("smoke").attacks, boundary_steps=30, saltpepper_steps=30)
 
 
-def _train(model: nn.Module, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    x, y = load_split("train")
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for idx in torch.randperm(3000).split(64):
-        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def setup():
     tx, ty = load_split("test")
-    return {"cnn": _train(CNN(), 0), "binary_cnn": _train(CNN(binary=True), 1),
-            "substitute": _train(CNN((8, 8, 16)), 2), "x": tx[:3], "y": ty[:3]}
+    return {"cnn": quick_train(CNN(), 0, 3000), "binary_cnn": quick_train(CNN(binary=True), 1, 3000),
+            "substitute": quick_train(CNN((8, 8, 16)), 2, 3000), "x": tx[:3], "y": ty[:3]}
 
 
 SPECS = [s for norm in ATTACKS for s in ATTACKS[norm] if s.family != "latent-descent"]
