@@ -24,10 +24,10 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 PAPERMILL := papermill --log-output --request-save-on-cell-execute -k python3 --cwd notebooks
 
 .DELETE_ON_ERROR:
-.PHONY: screenshots book attacks test bench lint setup clean-book $(TRAINED:%=train-%) $(NORMS:%=attacks-%)
+.PHONY: screenshots book attacks distal test bench lint setup clean-book $(TRAINED:%=train-%) $(NORMS:%=attacks-%)
 
 BOOK_NBS := $(TRAIN_NBS) $(RUNS)/02_clean.ipynb $(RUNS)/04_primer.ipynb $(ATTACK_NBS) $(RUNS)/05_results.ipynb \
-	$(RUNS)/06_appendix.ipynb
+	$(RUNS)/07_distal.ipynb $(RUNS)/06_appendix.ipynb
 
 book: $(BOOK_NBS) | setup
 	rm -rf book/run && mkdir -p book/run
@@ -72,6 +72,12 @@ $(RUNS)/04_primer.ipynb: notebooks/04_primer.ipynb $(RUNS)/01_train_cnn.ipynb | 
 # Table 1 and Figures 2-3 read the stored results only; the appendix reports every notebook's time.
 $(RUNS)/05_results.ipynb: notebooks/05_results.ipynb $(ATTACK_NBS) $(RUNS)/02_clean.ipynb | $(STAMP)
 	$(PAPERMILL) notebooks/05_results.ipynb $@ -p profile $(PROFILE)
+
+# Distal adversarials: from noise to a confident "1", per model; stored per model and resumable.
+$(RUNS)/07_distal.ipynb: notebooks/07_distal.ipynb absnb/profiles.toml $(TRAIN_NBS) | $(STAMP)
+	$(PAPERMILL) notebooks/07_distal.ipynb $@ -p profile $(PROFILE)
+
+distal: $(RUNS)/07_distal.ipynb
 
 $(RUNS)/06_appendix.ipynb: notebooks/06_appendix.ipynb $(filter-out $(RUNS)/06_appendix.ipynb,$(BOOK_NBS)) | $(STAMP)
 	$(PAPERMILL) notebooks/06_appendix.ipynb $@ -p profile $(PROFILE)

@@ -1,7 +1,8 @@
 """Clean accuracy of the six models on the test set, and Madry et al.'s accuracy under PGD-40.
 
-Each model's score is cached in artifacts/<profile>/results/clean/<model>.json, so an interrupted
-evaluation resumes with the next model; `clean_table` gathers them into one tidy table.
+Each model's score is cached in artifacts/<profile>/results/clean/<model>.json with the SHA-256 of the
+weights it was computed from, so an interrupted evaluation resumes with the next model and retrained
+weights are scored again; `clean_table` gathers them into one tidy table.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from absnb import artifacts, data, profiles, runtime
-from absnb.models import DISPLAY_NAMES, check_name, load
+from absnb.models import DISPLAY_NAMES, check_name, check_trained, load, weights_digest
 from absnb.models.madry import pgd_linf
 from absnb.paths import DATA_DIR
 
@@ -40,17 +41,20 @@ def score_model(name: str, profile: str, force: bool = False) -> dict:
     """Clean test accuracy of one model (and PGD-40 accuracy for Madry et al.), cached on disk."""
     check_name(name, tuple(DISPLAY_NAMES))
     path = artifacts.results_path(profile, f"clean/{name}.json")
-    if path.exists() and not force:
+    check_trained(name, profile)
+    digest = weights_digest(profile, name)
+    if path.exists() and not force and artifacts.load_json(path).get("weights_sha256") == digest:
         return artifacts.load_json(path)
     prof = profiles.load(profile)
     device = runtime.configure()
     model = load(name, prof).to(device)
     x, y = test_data(prof)
     start = time.time()
-    logits = predict(lambda b: model(b.to(device)), x, prof.eval_batch_size, f"clean {name}")
+    batch = prof.abs_batch_size if name in ("abs", "binary_abs") else prof.eval_batch_size
+    logits = predict(lambda b: model(b.to(device)), x, batch, f"clean {name}")
     result = {"model": name, "profile": profile, "samples": len(y),
               "accuracy": (logits.argmax(1) == y).float().mean().item(),
-              "seconds": time.time() - start, "hardware": runtime.describe()}
+              "seconds": time.time() - start, "hardware": runtime.describe(), "weights_sha256": digest}
     if name == "madry":
         result.update(_pgd_accuracy(model, x, y, prof, device))
     artifacts.save_json(result, path)

@@ -1,4 +1,4 @@
-"""Figures of the book: training curves and the clean-accuracy comparison with the paper."""
+"""Figures of the book: training curves, the clean-accuracy comparison with the paper, distal images."""
 
 from __future__ import annotations
 
@@ -39,6 +39,26 @@ def clean_accuracy_chart(table: pd.DataFrame) -> Figure:
     ax.set_xlabel("")
     ax.legend(title="", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     sns.despine(ax=ax)
+    return _finish(fig)
+
+
+def distal_grid(records: dict[str, dict], threshold: float, target: int) -> Figure:
+    """The distal adversarials: one row per model, one image per noise start, each titled with the
+    confidence for `target` that the model gives it (green once it reaches `threshold`)."""
+    from absnb.models import DISPLAY_NAMES
+
+    columns = max(len(rec["confidence"]) for rec in records.values())
+    fig, axes = plt.subplots(len(records), columns, figsize=(1.45 * columns + 1.3, 1.55 * len(records)),
+                             squeeze=False)
+    for row, (name, rec) in zip(axes, records.items()):
+        for ax in row:
+            ax.set_axis_off()
+        row[0].text(-0.15, 0.5, f"{DISPLAY_NAMES[name]}\n({rec['gradient']} grad.)", ha="right",
+                    va="center", transform=row[0].transAxes, fontsize=9)
+        for ax, image, conf in zip(row, rec["images"], rec["confidence"]):
+            ax.imshow(image.squeeze(0), cmap="gray", vmin=0, vmax=1)
+            ok = float(conf) >= threshold
+            ax.set_title(f"p({target}) = {float(conf):.3f}", fontsize=8, color="#2ca02c" if ok else "#d62728")
     return _finish(fig)
 
 

@@ -81,7 +81,24 @@ class AttackBudget:
     gaussian_repeats: int
     boundary_steps: int
     saltpepper_steps: int  # Salt&Pepper Noise, and the Pointwise Attack's starting point
+    pointwise_repeats: int  # Pointwise Attack runs from fresh Salt&Pepper starts; the best is kept
     latent_descent_steps: int
+
+
+@dataclass(frozen=True)
+class DistalBudget:
+    """Distal adversarials (notebooks/07_distal): from uniform noise to a confident target class."""
+
+    target: int  # the class pushed for (the authors' README shows "1")
+    threshold: float  # confidence to reach (0.9 in the README)
+    lr: float  # SGD learning rate (the authors: 1)
+    momentum: float  # SGD momentum (the authors: 0.95)
+    images: int  # noise starts per model with real gradients (CNN, Binary CNN, Madry et al.)
+    max_steps: int  # iteration limit with real gradients (the authors: 10,000)
+    ge_images: int  # noise starts per model with estimated gradients (Nearest Neighbour, ABS models)
+    ge_max_steps: int  # iteration limit with estimated gradients: each step costs ~1,600 queries
+    ge_step: float  # finite-difference step of the estimate (the authors: 1.0)
+    query_batch: int  # images per model call while estimating a gradient
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,7 @@ class Profile:
     train_samples: int
     eval_samples: int
     eval_batch_size: int
+    abs_batch_size: int  # images per ABS call in evaluation: on a CPU, ~16 is fastest (make bench)
     cnn: ClassifierConfig
     binary_cnn: ClassifierConfig
     substitute: ClassifierConfig
@@ -99,6 +117,7 @@ class Profile:
     binary_abs: BinaryABSConfig
     attacks: AttackBudget
     attack_overrides: dict  # model -> {setting: value}, replacing `attacks` settings for that model
+    distal: DistalBudget
 
     def budget(self, model: str) -> AttackBudget:
         """The attack budget for `model`: `attacks`, with the model's overrides applied."""
@@ -169,7 +188,7 @@ def _overrides(value: Any, where: str) -> dict:
 
 _TYPES = {"int": int, "float": float, "str": str, "ClassifierConfig": ClassifierConfig,
           "MadryConfig": MadryConfig, "ABSConfig": ABSConfig, "BinaryABSConfig": BinaryABSConfig,
-          "AttackBudget": AttackBudget}
+          "AttackBudget": AttackBudget, "DistalBudget": DistalBudget}
 
 
 def available(path: Path = PROFILES_FILE) -> list[str]:

@@ -213,7 +213,7 @@ def _fit_binary_abs(prof: Profile, seed: int, ckpt, device: torch.device):
     x, y = training_data(prof, device)
     pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[: cfg.gamma_samples]
     model = ABS(load_vaes(prof), inference_config(prof), binary=True).to(device)
-    elbos = predict(model.elbo, x[pick], prof.eval_batch_size, "binary ABS on training images")
+    elbos = predict(model.elbo, x[pick], prof.abs_batch_size, "binary ABS on training images")
     grid = torch.linspace(cfg.gamma_min, cfg.gamma_max, cfg.gamma_steps)
     gamma = fit_gamma(elbos, y[pick].cpu(), grid)
     before = (elbos.argmax(1) == y[pick].cpu()).float().mean().item()

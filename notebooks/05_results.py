@@ -27,7 +27,7 @@ profile = "default"
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from absnb import data, figures, profiles, report, results, table1
+from absnb import claims, data, figures, profiles, report, results, table1
 
 profiles.load(profile)  # an unknown profile fails here, naming the valid ones
 frame = table1.load_results(profile)
@@ -75,8 +75,23 @@ figures.figure2(best, figures.paper_curves())
 images, _ = data.load_split("test")
 figures.figure3(profile, best, images)
 
+# %% [markdown]
+# ## The paper's claims, checked
+#
+# Section 6 of the paper draws conclusions from Table 1. Each is written as a test of a Table 1
+# (`absnb.claims`), run on the paper's numbers (where every one holds) and on ours.
+
+# %%
+checked = claims.check(comparison)
+checked.style.hide(axis="index").map(
+    lambda ok: f"color: {'#2ca02c' if ok else '#d62728'}; font-weight: bold",
+    subset=["holds in the paper", "holds here"])
+
 # %%
 # Numbers the discussion chapter quotes (myst-nb glue), all from this run's stored results.
+glue("claims", checked, display=False)
+glue("n_claims_held", int(checked["holds here"].sum()), display=False)
+glue("n_claims", len(checked), display=False)
 glue("n_differ", int(comparison["differs"].sum()), display=False)
 glue("n_cells", int(comparison["accuracy_percent_paper"].notna().sum()), display=False)
 glue("headline", table1.headline_table(comparison), display=False)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from absnb.attacks.gradients import autograd_gradient, coordinate_gradient, cross_entropy_loss
+from absnb.attacks.gradients import (
+    autograd_gradient,
+    coordinate_gradient,
+    coordinate_jacobian,
+    cross_entropy_loss,
+)
 from absnb.models.cnn import CNN
 
 
@@ -60,3 +65,30 @@ def test_straight_through_gradient_is_nonzero_through_binarisation():
     estimate = coordinate_gradient(cross_entropy_loss(model), x, torch.tensor([0, 1]), step=1e-4,
                                    queries_per_batch=1568)
     assert (estimate != 0).float().mean() < 0.02
+
+
+def test_clipped_steps_are_not_queried_again_and_change_nothing():
+    """Pixels at 0 (or 1) cost one query, not two, and the estimate equals the one that queries both."""
+    model = _cnn()
+    x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
+    x[:, :, :20] = 0.0  # most of the image at 0, like MNIST's background
+    x[:, :, 20:22] = 1.0
+    calls = []
+
+    def logits(images: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+        calls.append(len(images))
+        return model(images)
+
+    jac = coordinate_jacobian(logits, x, step=0.05, queries_per_batch=500)
+    moved = 2 * x.numel() - int((x == 0).sum()) - int((x == 1).sum())
+    assert sum(calls) == len(x) + moved
+    h = 0.05
+    for n, i in [(0, 5), (1, 600), (0, 17 * 28 + 3), (1, 21 * 28 + 9), (0, 783)]:
+        e = torch.zeros(784, dtype=torch.float64)
+        e[i] = 1
+        img = x[n].flatten()
+        plus, minus = (img + h * e).clamp(0, 1), (img - h * e).clamp(0, 1)
+        with torch.no_grad():
+            out = model(torch.stack([plus, minus]).view(2, 1, 28, 28))
+        expected = (out[0] - out[1]) / (plus[i] - minus[i])
+        torch.testing.assert_close(jac[n, :, 0, i // 28, i % 28], expected)

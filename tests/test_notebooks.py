@@ -56,6 +56,9 @@ def test_committed_notebook_is_clean_and_parameterised(py: Path):
     ("06_appendix", {"profile": "huge"}, "valid profiles: smoke, default, paper"),
     ("03_attacks", {"norm": "l2", "profile": "smoke", "models": "abs"},
      "train them with `make train-abs PROFILE=smoke`"),
+    ("07_distal", {"profile": "huge"}, "valid profiles: smoke, default, paper"),
+    ("07_distal", {"profile": "smoke", "models": "cnn, resnet"}, "valid models: cnn,"),
+    ("07_distal", {"profile": "smoke", "models": "madry"}, "`make train-madry PROFILE=smoke`"),
 ])
 def test_bad_parameter_fails_fast(tmp_path: Path, monkeypatch, notebook: str, parameters: dict,
                                   message: str):

@@ -87,7 +87,18 @@ def test_estimates_are_computed_once_per_image():
     x = torch.rand(2, 1, 28, 28)
     first = wrapped.jacobian(x)
     queries = sum(calls)
-    assert queries == 2 * 2 * 784
+    assert queries == 2 + 2 * 2 * 784  # f(x) once per image, then two queries per pixel
     again = wrapped.jacobian(x.flip(0))
     assert sum(calls) == queries, "cached estimates are reused"
     torch.testing.assert_close(again, first.flip(0))
+
+
+def test_pointwise_repeats_keep_the_best_run(setup):
+    """More Pointwise runs never lose: the first repeat is the single run, and the best is kept."""
+    spec = next(s for s in ATTACKS["l0"] if s.name == "Pointwise Attack")
+    target, x, y = Target("cnn", setup["cnn"]), setup["x"], setup["y"]
+    once = attack_batch(spec, target, x, y, dataclasses.replace(BUDGET, pointwise_repeats=1), Shared())
+    thrice = attack_batch(spec, target, x, y, dataclasses.replace(BUDGET, pointwise_repeats=3), Shared())
+    assert once.success.all() and thrice.success.all()
+    assert (thrice.distance <= once.distance).all()
+    assert thrice.rejected == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+import torch
 
 from absnb import artifacts, table1
 
@@ -56,7 +57,7 @@ def test_clean_scores_for_all_six_models(built):
 def test_executed_notebooks_have_no_errors(built):
     runs, _ = built
     notebooks = sorted((runs / "notebooks").glob("*.ipynb"))
-    assert len(notebooks) == len(TRAINED) + 7  # clean, primer, three attack norms, results, appendix
+    assert len(notebooks) == len(TRAINED) + 8  # clean, primer, three attack norms, results, distal, appendix
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
@@ -68,7 +69,8 @@ def test_book_pages_exist_and_show_the_table(built):
     _, html = built
     pages = ["book/intro.html", "book/models.html", "book/run/02_clean.html", "book/attacks.html",
              "book/discussion.html", "book/run/04_primer.html", "book/run/05_results.html",
-             "book/run/06_appendix.html", *[f"book/run/01_train_{m}.html" for m in TRAINED],
+             "book/run/06_appendix.html", "book/run/07_distal.html",
+             *[f"book/run/01_train_{m}.html" for m in TRAINED],
              *[f"book/run/03_attacks_{n}.html" for n in ("l2", "linf", "l0")]]
     for page in pages:
         assert (html / page).exists(), page
@@ -126,3 +128,16 @@ def test_results_page_shows_table_and_figures(built):
     for src in images:
         assert (html / "book/run" / src).resolve().stat().st_size > 10_000
     assert "Attacks: L∞" in (html / "book/run/03_attacks_linf.html").read_text()
+
+
+def test_distal_page_shows_every_model_with_its_confidence(built):
+    runs, html = built
+    page = (html / "book/run/07_distal.html").read_text()
+    for name in ("CNN", "Binary CNN", "Nearest Neighbor", "Madry et al.", "Binary ABS", "ABS"):
+        assert re.search(rf"<td[^>]*>{re.escape(name)}</td>", page), name
+    images = re.findall(r'<img[^>]+src="([^"]+)"', page)
+    assert images and all((html / "book/run" / src).resolve().exists() for src in images)
+    for name in SCORED:
+        record = torch.load(runs / "results" / "distal" / f"{name}.pt", weights_only=True)
+        assert record["images"].min() >= 0 and record["images"].max() <= 1
+        assert not (runs / "results" / "distal" / f"{name}.partial.pt").exists()

@@ -11,7 +11,7 @@ import torch
 from absnb import artifacts, profiles
 from absnb.attacks import suite
 from absnb.attacks.registry import select
-from absnb.attacks.run import Target
+from absnb.attacks.run import Target, budget_fields
 from absnb.attacks.verify import verify
 from absnb.data import load_split
 from absnb.models.cnn import CNN
@@ -90,3 +90,20 @@ def test_interrupted_pair_resumes_and_finished_pair_is_reused(tmp_path, monkeypa
                                1 - images[:6][frame["success"].to_numpy()])
     suite.run_pair(*args[:-1], {"cnn": "retrained", "substitute": "s"}, force=False)
     assert len(calls) == 7, "new weights invalidate the stored results"
+    unrelated = dataclasses.replace(budget, boundary_steps=budget.boundary_steps + 1, ge_step_sizes=(0.3,))
+    suite.run_pair(*args[:-2], unrelated, {"cnn": "retrained", "substitute": "s"}, force=False)
+    assert len(calls) == 7, "a setting Gaussian noise does not use leaves its results valid"
+    more = dataclasses.replace(budget, gaussian_repeats=budget.gaussian_repeats + 1)
+    suite.run_pair(*args[:-2], more, {"cnn": "retrained", "substitute": "s"}, force=False)
+    assert len(calls) == 10, "a setting it uses runs it again"
+
+
+def test_every_attack_depends_on_settings_that_exist():
+    fields = {f.name for f in dataclasses.fields(profiles.AttackBudget)}
+    for norm in ("l0", "l2", "linf"):
+        for spec in select(norm):
+            used = budget_fields(spec)
+            assert "batch_size" in used and set(used) <= fields, spec.name
+    assert "pointwise_repeats" in budget_fields(select("l0", ["Pointwise Attack"])[0])
+    assert "ge_step_sizes" in budget_fields(select("linf", ["MIM w/ GE"])[0])
+    assert "ge_step_sizes" not in budget_fields(select("linf", ["MIM"])[0])

@@ -50,3 +50,18 @@ def test_binary_abs_refits_when_abs_weights_change(tiny):
 def test_binary_abs_needs_abs_first(tiny):
     with pytest.raises(FileNotFoundError, match="make train-abs PROFILE=smoke"):
         train.train("binary_abs", "smoke")
+
+
+def test_clean_score_is_reused_only_for_the_weights_it_scored(tiny):
+    from absnb import evaluate
+    from absnb.models.cnn import CNN
+
+    artifacts.save_torch(CNN().state_dict(), artifacts.weights_path("smoke", "cnn"))
+    first = evaluate.score_model("cnn", "smoke")
+    stamp = artifacts.results_path("smoke", "clean/cnn.json").stat().st_mtime_ns
+    assert evaluate.score_model("cnn", "smoke") == first
+    assert artifacts.results_path("smoke", "clean/cnn.json").stat().st_mtime_ns == stamp
+    train.train("cnn", "smoke")  # new weights: the stored score no longer describes them
+    retrained = evaluate.score_model("cnn", "smoke")
+    assert retrained["weights_sha256"] != first["weights_sha256"]
+    assert retrained["accuracy"] > first["accuracy"] + 0.3, "the trained CNN is scored, not the random one"

@@ -31,29 +31,28 @@ def autograd_gradient(loss: Loss, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
 def coordinate_jacobian(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
                         step: float, queries_per_batch: int = 200) -> torch.Tensor:
     """Central differences of a vector output along every pixel, inside [0, 1], per sample:
-    J[n, :, i] = (f(x + h e_i) - f(x - h e_i)) / (clip(x_i + h) - clip(x_i - h)), two queries per pixel.
+    J[n, :, i] = (f(x + h e_i) - f(x - h e_i)) / (clip(x_i + h) - clip(x_i - h)).
 
+    A step that the box clips away (x_i - h at a pixel at 0, x_i + h at a pixel at 1) leaves the image
+    unchanged, so its output is f(x), computed once per sample instead of queried again: on MNIST,
+    where most pixels are 0, this saves about 40% of the 2 queries per pixel.
     `fn(images, owner)` returns one row of outputs per image; `owner` is each image's sample index.
     Returns shape (n, outputs, *image shape)."""
     n, shape = len(x), x.shape[1:]
     flat = x.detach().reshape(n, -1)
-    dims = flat.shape[1]
-    chunk = max(1, queries_per_batch // (2 * n))
-    columns = []
     with torch.no_grad():
-        for start in range(0, dims, chunk):
-            idx = torch.arange(start, min(start + chunk, dims), device=x.device)
-            basis = torch.zeros(len(idx), dims, device=x.device, dtype=x.dtype)
-            basis[torch.arange(len(idx)), idx] = step
-            plus = (flat[:, None] + basis).clamp(0, 1)
-            minus = (flat[:, None] - basis).clamp(0, 1)
-            queries = torch.stack([plus, minus], 1).reshape(-1, *shape)  # (n, 2, len(idx)) order
-            owner = torch.arange(n, device=x.device).repeat_interleave(2 * len(idx))
-            values = fn(queries, owner).to(x.dtype).reshape(n, 2, len(idx), -1)
-            width = (plus[:, torch.arange(len(idx)), idx] - minus[:, torch.arange(len(idx)), idx])[..., None]
-            diff = values[:, 0] - values[:, 1]
-            columns.append(torch.where(width > 0, diff / width.clamp_min(1e-12), torch.zeros_like(diff)))
-    return torch.cat(columns, 1).transpose(1, 2).reshape(n, -1, *shape)
+        base = fn(x.detach(), torch.arange(n, device=x.device)).to(x.dtype)
+        values = torch.stack([(flat + step).clamp(0, 1), (flat - step).clamp(0, 1)])  # (2, n, pixels)
+        outputs = base[None, :, None, :].repeat(2, 1, flat.shape[1], 1)  # (2, n, pixels, outputs)
+        todo = (values != flat).nonzero()  # (sign, sample, pixel) of every query that moves a pixel
+        for part in todo.split(queries_per_batch):
+            sign, owner, pixel = part.unbind(1)
+            images = flat[owner].clone()
+            images[torch.arange(len(part)), pixel] = values[sign, owner, pixel]
+            outputs[sign, owner, pixel] = fn(images.reshape(-1, *shape), owner).to(x.dtype)
+    width = (values[0] - values[1])[..., None]
+    jac = torch.where(width > 0, (outputs[0] - outputs[1]) / width.clamp_min(1e-12), 0.0)
+    return jac.transpose(1, 2).reshape(n, -1, *shape)
 
 
 def coordinate_gradient(loss: Loss, x: torch.Tensor, y: torch.Tensor, step: float,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,6 +29,24 @@ from absnb.profiles import AttackBudget
 # Range of the epsilon grids of the fixed-epsilon attacks (geometric; refined by bisection).
 GRID_RANGE = {"l2": (0.05, 28.0), "linf": (0.005, 1.0)}  # 28: the L2 diameter of the box
 BINARY_MODELS = ("binary_cnn", "binary_abs")
+
+
+def budget_fields(spec: AttackSpec) -> tuple[str, ...]:
+    """The budget settings an attack's results depend on (with the batch size, which sets the seeding
+    unit): a stored result stays valid when any other setting of the budget changes."""
+    if spec.family == "latent-descent":
+        own = ("latent_descent_steps", "bisect_steps")
+    elif spec.family == "transfer":
+        own = ("iterative_steps", "grid_points", "bisect_steps")
+    elif spec.family == "minimization":
+        own = {"Boundary Attack": ("boundary_steps",), "Salt&Pepper Noise": ("saltpepper_steps",),
+               "Pointwise Attack": ("saltpepper_steps", "pointwise_repeats")}[spec.name]
+    elif spec.gradient == "estimated":
+        own = ("ge_step_sizes", "ge_iterative_steps", "ge_grid_points", "ge_bisect_steps")
+    else:
+        own = ("grid_points", "bisect_steps",
+               "gaussian_repeats" if spec.name == "Gaussian Noise" else "iterative_steps")
+    return ("batch_size", *own)
 
 
 @dataclass
@@ -57,22 +76,26 @@ class Shared:
 def attack_batch(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Tensor,
                  budget: AttackBudget, shared: Shared, substitute: nn.Module | None = None) -> Verified:
     """Verified minimal adversarials of `spec` against `target` for the images x with labels y.
-    Seeds torch first, so the random attacks (noise, Boundary, Pointwise) repeat exactly."""
+    Seeds torch and NumPy first, so the random attacks (noise, Boundary, Pointwise) repeat exactly."""
     torch.manual_seed(0)
+    np.random.seed(0)  # foolbox's Pointwise Attack shuffles pixels with NumPy's global generator
     if spec.family == "latent-descent":
-        adv, found = shared.get(f"latent_descent/{target.name}", lambda: latent_descent(
+        key = f"latent_descent/{target.name}/{budget.latent_descent_steps}-{budget.bisect_steps}"
+        adv, found = shared.get(key, lambda: latent_descent(
             target.model, x, y, max_steps=budget.latent_descent_steps, search_steps=budget.bisect_steps))
         return _checked(target, x, y, adv, found, spec.norm)
     if spec.family == "transfer":
         if substitute is None:
             raise ValueError("transfer attacks need the substitute model")
-        deltas = shared.get("transfer/directions",
+        deltas = shared.get(f"transfer/directions/{budget.iterative_steps}",
                             lambda: transfer.directions(substitute, x, y, budget.iterative_steps))
         return best_of([_checked(target, x, y, *transfer.line_search(target.model, x, y, d, budget),
                                  spec.norm) for d in deltas])
     if spec.family == "minimization":
-        adv, found = fa.minimization(spec, fa.foolbox_model(target.model), x, y, budget)
-        return _checked(target, x, y, adv, found, spec.norm)
+        repeats = budget.pointwise_repeats if spec.name == "Pointwise Attack" else 1
+        fmodel = fa.foolbox_model(target.model)
+        return best_of([_checked(target, x, y, *fa.minimization(spec, fmodel, x, y, budget), spec.norm)
+                        for _ in range(repeats)])
     if spec.gradient == "estimated":
         return best_of([_estimated(spec, target, x, y, budget, shared, h) for h in budget.ge_step_sizes])
     grid = geometric_grid(*GRID_RANGE[spec.norm], budget.grid_points)

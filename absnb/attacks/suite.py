@@ -4,10 +4,11 @@ Layout under artifacts/<profile>/results/attacks/: ``<norm>/<model>/<attack>.csv
 sample: label, prediction, distance, success, rejected), ``.pt`` (the verified adversarial images,
 for Figure 3) and ``.json`` (budget, samples, seconds, model queries, rejected count). Work runs in
 batches of the budget's batch_size; each finished batch is written at once (``.parts/``), so an
-interrupted run resumes with the next batch, and a finished (model, attack) pair whose settings,
-samples and weights are unchanged is read back instead of rerun. Latent Descent's adversarials, the
-substitute's transfer directions and the gradient estimates at the clean images are cached per batch
-under ``shared/`` and reused by the other norms.
+interrupted run resumes with the next batch, and a finished (model, attack) pair whose samples,
+weights and budget settings (those the attack uses: `run.budget_fields`) are unchanged is read back
+instead of rerun. Latent Descent's adversarials, the substitute's transfer directions and the
+gradient estimates at the clean images are cached per batch under ``shared/`` (keyed by the settings
+they depend on) and reused by the other norms and attacks.
 """
 
 from __future__ import annotations
@@ -27,15 +28,15 @@ from absnb import artifacts, data, profiles, runtime
 from absnb.attacks.distances import check_norm
 from absnb.attacks.estimated import EstimatedGradientModel
 from absnb.attacks.registry import AttackSpec, applies, select
-from absnb.attacks.run import Shared, Target, attack_batch
+from absnb.attacks.run import Shared, Target, attack_batch, budget_fields
 from absnb.attacks.verify import Verified
-from absnb.models import PAPER_MODELS, REQUIRES, check_name, check_trained, load
+from absnb.models import PAPER_MODELS, check_name, check_trained, load, weights_digest
 from absnb.results import per_sample_frame
 
 TEST_IMAGES = 10_000
 FIELDS = ("adv", "success", "distance", "prediction", "refused")
 # Bump when a change to the attack code invalidates stored results.
-CODE_VERSION = 3
+CODE_VERSION = 4
 
 
 def select_samples(seed: int, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -69,14 +70,6 @@ def check_weights(profile: str, models: list[str]) -> None:
     profiles.load(profile)
     for name in (*models, "substitute"):
         check_trained(name, profile)
-
-
-def weights_digest(profile: str, model: str) -> str:
-    """SHA-256 over the weights files a model's results depend on."""
-    digest = hashlib.sha256()
-    for needed in (*REQUIRES.get(model, ()), model):
-        digest.update(artifacts.weights_path(profile, needed).read_bytes())
-    return digest.hexdigest()
 
 
 def _fingerprint(**parts: object) -> str:
@@ -124,8 +117,8 @@ def run_pair(prof: profiles.Profile, norm: str, spec: AttackSpec, target: Target
              budget: profiles.AttackBudget, digests: dict[str, str], force: bool) -> pd.DataFrame:
     """One (model, attack) pair on all samples, batch by batch; returns its per-sample table."""
     base = artifacts.results_path(prof.name, f"attacks/{norm}/{target.name}/{slug(spec.name)}")
-    settings = {"budget": dataclasses.asdict(budget), "attack": spec.name, "norm": norm,
-                "weights": digests[target.name], "substitute": digests["substitute"],
+    settings = {"budget": {k: getattr(budget, k) for k in budget_fields(spec)}, "attack": spec.name,
+                "norm": norm, "weights": digests[target.name], "substitute": digests["substitute"],
                 "code": CODE_VERSION}
     whole = _fingerprint(samples=samples.tolist(), **settings)
     meta_path = base.with_suffix(".json")
@@ -155,9 +148,8 @@ def _run_batch(prof: profiles.Profile, spec: AttackSpec, target: Target, batch: 
         f"{_fingerprint(samples=batch.tolist(), **settings)}.pt"
     if path.exists() and not force:
         return artifacts.load_torch(path)
-    shared_fp = _fingerprint(samples=batch.tolist(), budget=dataclasses.asdict(budget),
-                             weights=settings["weights"], substitute=settings["substitute"],
-                             code=CODE_VERSION)
+    shared_fp = _fingerprint(samples=batch.tolist(), weights=settings["weights"],
+                             substitute=settings["substitute"], code=CODE_VERSION)
     shared = DiskShared(root / "shared" / target.name, shared_fp, force)
     x, y = images[batch.to(images.device)], labels[batch.to(labels.device)]
     start, queries_before = time.perf_counter(), getattr(target.model, "queries", 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from torch import nn
 
 from absnb import artifacts, data
@@ -78,3 +80,11 @@ def load_vaes(profile: Profile) -> list[VAE]:
     vaes = build("abs", profile)
     vaes.load_state_dict(artifacts.load_torch(artifacts.weights_path(profile.name, "abs")))
     return list(vaes.eval())
+
+
+def weights_digest(profile: str, model: str) -> str:
+    """SHA-256 over the weights files a model's results depend on (Binary ABS: the ABS VAEs too)."""
+    digest = hashlib.sha256()
+    for needed in (*REQUIRES.get(model, ()), model):
+        digest.update(artifacts.weights_path(profile, needed).read_bytes())
+    return digest.hexdigest()

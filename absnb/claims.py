@@ -1,0 +1,130 @@
+"""The paper's claims about Table 1 (its Section 6), each checked on the paper's numbers and on ours.
+
+Every claim is a small function of one Table 1 (long form: norm, attack, model, median distance,
+accuracy) that returns whether it holds and the numbers it rests on. Run on the paper's own table,
+every claim holds (the tests check this); run on ours, it says what this reproduction confirms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+MODELS = ("CNN", "Binary CNN", "Nearest Neighbor", "Madry et al.", "Binary ABS", "ABS")
+# "All" beats the best single attack on at least this share of (model, norm) pairs: "often".
+OFTEN = 0.25
+
+Evidence = tuple[bool, str]
+
+
+def _all(table: pd.DataFrame, norm: str) -> pd.DataFrame:
+    label = {"L2": "All L2 Attacks", "Linf": "All Linf Attacks", "L0": "All L0 Attacks"}[norm]
+    return table[(table["norm"] == norm) & (table["attack"] == label)].set_index("model")
+
+
+def _fmt(value: float) -> str:
+    return "∞" if np.isinf(value) else f"{value:.3g}"
+
+
+def _largest(table: pd.DataFrame, norm: str, column: str, winner: str) -> Evidence:
+    cells = _all(table, norm)[column]
+    others = cells.drop(winner)
+    unit = "%" if column == "accuracy" else ""
+    return bool(cells[winner] > others.max()), \
+        f"{winner} {_fmt(cells[winner])}{unit}; next {others.idxmax()} {_fmt(others.max())}{unit}"
+
+
+def abs_best_in_l2(table: pd.DataFrame) -> Evidence:
+    median, why_m = _largest(table, "L2", "median", "ABS")
+    accuracy, why_a = _largest(table, "L2", "accuracy", "ABS")
+    return median and accuracy, f"median: {why_m}; accuracy: {why_a}"
+
+
+def binary_abs_best_linf_median(table: pd.DataFrame) -> Evidence:
+    return _largest(table, "Linf", "median", "Binary ABS")
+
+
+def madry_best_linf_accuracy(table: pd.DataFrame) -> Evidence:
+    return _largest(table, "Linf", "accuracy", "Madry et al.")
+
+
+def abs_models_best_in_l0(table: pd.DataFrame) -> Evidence:
+    medians = _all(table, "L0")["median"]
+    others = medians.drop(["ABS", "Binary ABS"])
+    holds = min(medians["ABS"], medians["Binary ABS"]) > others.max() \
+        and medians["Binary ABS"] > medians["ABS"]
+    return bool(holds), (f"Binary ABS {_fmt(medians['Binary ABS'])}, ABS {_fmt(medians['ABS'])}; "
+                         f"best other {others.idxmax()} {_fmt(others.max())}")
+
+
+def madry_weakest_in_l0(table: pd.DataFrame) -> Evidence:
+    medians = _all(table, "L0")["median"]
+    return bool(medians["Madry et al."] < medians.drop("Madry et al.").min()), \
+        f"Madry et al. {_fmt(medians['Madry et al.'])}, CNN {_fmt(medians['CNN'])}"
+
+
+def boundary_strongest_on_madry_and_abs(table: pd.DataFrame) -> Evidence:
+    single = table[(table["norm"] == "L2") & ~table["attack"].str.startswith("All ")]
+    parts, holds = [], True
+    for model in ("Madry et al.", "ABS"):
+        cells = single[single["model"] == model].dropna(subset=["median"]).set_index("attack")["median"]
+        others = cells.drop("Boundary Attack")
+        holds &= bool(cells["Boundary Attack"] < others.min())
+        parts.append(f"{model}: Boundary {_fmt(cells['Boundary Attack'])}, "
+                     f"next {others.idxmin()} {_fmt(others.min())}")
+    return holds, "; ".join(parts)
+
+
+def all_often_beats_every_single_attack(table: pd.DataFrame) -> Evidence:
+    wins = total = 0
+    for norm in ("L2", "Linf", "L0"):
+        rows = table[table["norm"] == norm].dropna(subset=["median"])
+        for _, cells in rows.groupby("model"):
+            best = cells[cells["attack"].str.startswith("All ")]["median"]
+            single = cells[~cells["attack"].str.startswith("All ")]["median"]
+            if len(best) and len(single):
+                wins += int(best.iloc[0] < single.min())
+                total += 1
+    return wins >= OFTEN * total, f"{wins} of {total} (model, norm) pairs"
+
+
+def clean_close_to_99(table: pd.DataFrame) -> Evidence:
+    clean = table[table["norm"] == "clean"].set_index("model")["accuracy"]
+    others = clean.drop("Nearest Neighbor")
+    return bool(others.min() >= 98.0 and clean["Nearest Neighbor"] < others.min()), \
+        f"lowest besides NN: {others.idxmin()} {others.min():.1f}%; NN {clean['Nearest Neighbor']:.1f}%"
+
+
+CLAIMS: list[tuple[str, Callable[[pd.DataFrame], Evidence]]] = [
+    ("All models but Nearest Neighbour are close to 99% clean accuracy (≥ 98%)", clean_close_to_99),
+    ("L2: ABS beats every other model by median and by accuracy at ε", abs_best_in_l2),
+    ("L∞: Binary ABS has the largest median adversarial distance", binary_abs_best_linf_median),
+    ("L∞: at ε = 0.3, Madry et al. has the highest accuracy", madry_best_linf_accuracy),
+    ("L0: both ABS models beat every other model by median, Binary ABS more than ABS",
+     abs_models_best_in_l0),
+    ("L0: Madry et al. is the least robust model, below the CNN", madry_weakest_in_l0),
+    ("L2: the Boundary Attack is the strongest single attack on Madry et al. and ABS",
+     boundary_strongest_on_madry_and_abs),
+    (f"\"All\" beats the best single attack often (≥ {OFTEN:.0%} of model/norm pairs)",
+     all_often_beats_every_single_attack),
+]
+
+
+def _view(comparison: pd.DataFrame, suffix: str) -> pd.DataFrame:
+    return comparison.rename(columns={f"median_distance{suffix}": "median",
+                                      f"accuracy_percent{suffix}": "accuracy"})[
+        ["norm", "attack", "model", "median", "accuracy"]]
+
+
+def check(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Each claim on the paper's table and on ours (`table1.comparison` has both)."""
+    paper, ours = _view(comparison, "_paper"), _view(comparison, "")
+    rows = []
+    for claim, test in CLAIMS:
+        paper_holds, paper_why = test(paper)
+        ours_holds, ours_why = test(ours)
+        rows.append({"claim": claim, "paper": paper_why, "ours": ours_why,
+                     "holds in the paper": paper_holds, "holds here": ours_holds})
+    return pd.DataFrame(rows)

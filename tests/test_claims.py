@@ -1,0 +1,60 @@
+"""The paper's claims hold on the paper's own Table 1, and each check fails when its numbers change."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from absnb import claims, table1
+
+
+def _as_ours(table: pd.DataFrame) -> pd.DataFrame:
+    """A comparison table whose "ours" columns are the given table and "paper" columns the paper's."""
+    paper = table1.paper()
+    comp = table.merge(paper, on=["norm", "attack", "model"], suffixes=("", "_paper"))
+    return comp
+
+
+def _set(table: pd.DataFrame, norm: str, attack: str, model: str, **values: float) -> pd.DataFrame:
+    table = table.copy()
+    row = (table["norm"] == norm) & (table["attack"] == attack) & (table["model"] == model)
+    assert row.sum() == 1
+    for column, value in values.items():
+        table.loc[row, column] = value
+    return table
+
+
+def test_every_claim_holds_on_the_papers_table():
+    result = claims.check(_as_ours(table1.paper()))
+    assert result["holds in the paper"].all() and result["holds here"].all()
+    assert len(result) == len(claims.CLAIMS)
+
+
+@pytest.mark.parametrize("norm, attack, model, values, broken", [
+    ("L2", "All L2 Attacks", "ABS", {"median_distance": 1.0}, "L2: ABS beats"),
+    ("L2", "All L2 Attacks", "Nearest Neighbor", {"accuracy_percent": 85.0}, "L2: ABS beats"),
+    ("Linf", "All Linf Attacks", "Madry et al.", {"median_distance": 0.5}, "L∞: Binary ABS"),
+    ("Linf", "All Linf Attacks", "Binary ABS", {"accuracy_percent": 95.0}, "L∞: at ε = 0.3"),
+    ("L0", "All L0 Attacks", "ABS", {"median_distance": 40.0}, "L0: both ABS models"),
+    ("L0", "All L0 Attacks", "Madry et al.", {"median_distance": 9.5}, "L0: Madry et al. is the least"),
+    ("L2", "Boundary Attack", "ABS", {"median_distance": 3.2}, "the Boundary Attack is the strongest"),
+    ("clean", "Clean", "Madry et al.", {"accuracy_percent": 97.0}, "close to 99%"),
+])
+def test_a_claim_fails_when_its_numbers_change(norm, attack, model, values, broken):
+    paper = table1.paper()
+    ours = _set(paper, norm, attack, model, **{k: v for k, v in values.items()})
+    result = claims.check(_as_ours(ours)).set_index("claim")
+    failed = result.index[~result["holds here"]].tolist()
+    assert len(failed) == 1 and broken in failed[0], failed
+    assert result["holds in the paper"].all()
+
+
+def test_all_attacks_no_better_than_the_best_single_one_is_not_often():
+    table = table1.paper()
+    for norm in ("L2", "Linf", "L0"):
+        single = table[(table["norm"] == norm) & ~table["attack"].str.startswith("All ")]
+        best = single.groupby("model")["median_distance"].min()
+        for model, value in best.items():
+            table = _set(table, norm, f"All {norm} Attacks", model, median_distance=value)
+    result = claims.check(_as_ours(table)).set_index("claim")
+    assert not result.loc[result.index.str.startswith('"All"'), "holds here"].iloc[0]
