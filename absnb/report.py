@@ -7,6 +7,7 @@ import dataclasses
 import pandas as pd
 
 from absnb import artifacts, profiles, results, runtime
+from absnb.attacks.registry import attack_names
 from absnb.models import ALL_MODELS, DISPLAY_NAMES
 from absnb.table1 import ACC_TOLERANCE, MEDIAN_FACTOR
 
@@ -85,6 +86,18 @@ def attack_summary(frame: pd.DataFrame) -> pd.DataFrame:
     order = [a for a in dict.fromkeys(summary["attack"]) if a != "All"] + ["All"]
     models = [m for m in DISPLAY_NAMES if m in table.columns]
     return table.loc[order, models].rename(columns=DISPLAY_NAMES).fillna("")
+
+
+def attack_wins(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per model (columns), on how many samples each attack (rows) found the smallest adversarial:
+    which attacks carry the "All" row. Ties go to the attack listed first."""
+    best = results.all_attacks(frame)
+    wins = best.dropna(subset=["best_attack"]).groupby(["best_attack", "model"]).size()
+    listed = [a for norm in dict.fromkeys(frame["norm"]) for a in attack_names(norm)]
+    order = [a for a in dict.fromkeys(listed) if a in wins.index.get_level_values(0)]
+    table = wins.unstack("model").reindex(index=order).fillna(0).astype(int)
+    models = [m for m in DISPLAY_NAMES if m in table.columns]
+    return table[models].rename(columns=DISPLAY_NAMES).rename_axis(index="best attack", columns=None)
 
 
 def attack_costs(log: pd.DataFrame) -> pd.DataFrame:

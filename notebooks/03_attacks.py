@@ -68,6 +68,15 @@ frame = suite.run_norm(profile, norm, model_names, [s.name for s in specs], n_sa
 report.attack_summary(frame)
 
 # %% [markdown]
+# ## Which attack found the smallest adversarial
+#
+# Per model, the number of samples on which each attack gave the "All" row its distance (samples
+# the model misclassifies clean, or that no attack broke, have no winner).
+
+# %%
+report.attack_wins(frame)
+
+# %% [markdown]
 # ## Cost of this run
 #
 # Wall time per model (all attacks of this norm, as stored; a rerun that reuses stored results

@@ -106,3 +106,16 @@ def test_nan_or_negative_distances_are_refused(fn):
     for bad in (float("nan"), -1.0):
         with pytest.raises(ValueError, match="NaN"):
             fn(_rows("m", "l2", "A", [1.0, bad]))
+
+
+def test_attack_wins_count_the_attack_behind_each_all_distance():
+    from absnb.report import attack_wins
+
+    frame = pd.concat([_rows("cnn", "l2", "Boundary Attack", [1.0, 2.0, INF, 0.0]),
+                       _rows("cnn", "l2", "FGM", [3.0, 1.5, INF, 0.0]),
+                       _rows("abs", "l2", "FGM w/ GE", [0.5, 0.5, 0.5, 0.5])], ignore_index=True)
+    wins = attack_wins(frame)
+    assert list(wins.index) == ["Boundary Attack", "FGM", "FGM w/ GE"], "registry order"
+    assert wins.loc["Boundary Attack", "CNN"] == 1 and wins.loc["FGM", "CNN"] == 1
+    assert wins["CNN"].sum() == 2, "a sample broken at 0 or never broken has no winner"
+    assert wins.loc["FGM w/ GE", "ABS"] == 4
