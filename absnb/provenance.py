@@ -1,5 +1,5 @@
-"""What a reader needs to rerun this book: the code's git commit, the packages, and the wall time
-each executed notebook took (from papermill's metadata)."""
+"""What a reader needs to rerun this book: the code's git commit, the packages, the wall time each
+executed notebook took (from papermill's metadata) and the compute each stored result cost."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import nbformat
 import pandas as pd
 
 from absnb import artifacts
+from absnb.models import ALL_MODELS
 from absnb.paths import ROOT
 
 KEY_PACKAGES = ("torch", "numpy", "foolbox", "eagerpy", "pandas", "matplotlib", "jupyter-book", "myst-nb",
@@ -49,3 +50,22 @@ def notebook_times(profile: str) -> pd.DataFrame:
         rows.append({"notebook": path.stem, "minutes": None if duration is None else round(duration / 60, 1),
                      "finished": (meta.get("end_time") or "")[:19].replace("T", " ")})
     return pd.DataFrame(rows)
+
+
+def compute_times(profile: str) -> pd.DataFrame:
+    """Minutes of compute behind the stored results, per stage, as each result recorded it when it
+    was made: unlike notebook times, a rebuild that reuses stored results does not shrink them."""
+    def stored(pattern: str, key: str) -> list[float]:
+        files = artifacts.results_path(profile, "").glob(pattern)
+        return [float(artifacts.load_json(f)[key]) for f in files]
+
+    logs = [artifacts.log_path(profile, m) for m in ALL_MODELS]
+    stages = {"training (7 networks)": [artifacts.load_json(f)["wall_seconds"] for f in logs if f.exists()],
+              "clean evaluation (without PGD-40)": stored("clean/*.json", "seconds")}
+    for norm in ("l2", "linf", "l0"):
+        stages[f"attacks {norm}"] = stored(f"attacks/{norm}/*/*.json", "seconds")
+    distal = [f for f in artifacts.results_path(profile, "distal").glob("*.pt")
+              if not f.name.endswith(".partial.pt")]
+    stages["distal adversarials"] = [float(artifacts.load_torch(f)["seconds"]) for f in distal]
+    return pd.DataFrame([{"stage": stage, "results": len(secs), "minutes": round(sum(secs) / 60, 1)}
+                         for stage, secs in stages.items()])
