@@ -94,7 +94,8 @@ lint: $(STAMP)
 	ruff check absnb tests notebooks
 
 # Look at the built book as a reader does: headless Chromium screenshots of the key pages.
-SHOTS := book/run/05_results book/run/03_attacks_l2 book/run/02_clean book/run/04_primer book/intro
+SHOTS := book/run/05_results book/run/07_distal book/run/03_attacks_l2 book/run/02_clean book/run/04_primer \
+	book/discussion book/intro
 CHROMIUM ?= chromium
 screenshots:
 	mkdir -p $(BOOK_OUT)/_build/screenshots

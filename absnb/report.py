@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 
 from absnb import artifacts, profiles, results, runtime
@@ -86,6 +87,26 @@ def attack_summary(frame: pd.DataFrame) -> pd.DataFrame:
     order = [a for a in dict.fromkeys(summary["attack"]) if a != "All"] + ["All"]
     models = [m for m in DISPLAY_NAMES if m in table.columns]
     return table.loc[order, models].rename(columns=DISPLAY_NAMES).fillna("")
+
+
+def uncertainty_table(unc: pd.DataFrame) -> pd.DataFrame:
+    """The "All" rows with 95% intervals, one column per model: "median [low, high]" above
+    "accuracy% [low, high]", so a reader sees how much the sample count allows."""
+    def fmt(value: float) -> str:
+        return "∞" if np.isinf(value) else f"{value:.3g}"
+
+    cells = {}
+    for r in unc.itertuples():
+        label = {"l2": "L2", "linf": "L∞", "l0": "L0"}[r.norm]
+        cells.setdefault(DISPLAY_NAMES[r.model], {})[f"{label} median"] = \
+            f"{fmt(r.median_distance)} [{fmt(r.median_low)}, {fmt(r.median_high)}]"
+        cells[DISPLAY_NAMES[r.model]][f"{label} accuracy"] = \
+            f"{r.accuracy_percent:.0f}% [{r.accuracy_low:.0f}, {r.accuracy_high:.0f}]"
+        cells[DISPLAY_NAMES[r.model]]["n"] = str(r.n)
+    models = [DISPLAY_NAMES[m] for m in DISPLAY_NAMES if DISPLAY_NAMES[m] in cells]
+    table = pd.DataFrame(cells)[models]
+    rows = ["n"] + [f"{label} {what}" for label in ("L2", "L∞", "L0") for what in ("median", "accuracy")]
+    return table.reindex([r for r in rows if r in table.index]).fillna("")
 
 
 def attack_wins(frame: pd.DataFrame) -> pd.DataFrame:

@@ -103,3 +103,38 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     if "rejected" in table:
         table["rejected"] = table["rejected"].astype("Int64")
     return table
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95% for z = 1.96) of a proportion, as fractions in [0, 1]."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def median_interval(distances: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A 95% percentile-bootstrap interval of the median distance (inf where the resampled medians are)."""
+    d = np.asarray(distances, dtype=float)
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(d, size=(resamples, len(d)), replace=True), axis=1)
+    return (float(np.percentile(medians, 2.5, method="lower")),
+            float(np.percentile(medians, 97.5, method="higher")))
+
+
+def uncertainty(best: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, norm) of the "All" rows: how far the sample count lets a reader trust the median
+    (bootstrap interval) and the accuracy at ε (Wilson interval, percent)."""
+    rows = []
+    for (model, norm), group in best.groupby(["model", "norm"], sort=False):
+        d = group["distance"].to_numpy(dtype=float)
+        robust = int((d > EPSILONS[check_norm(norm)] * (1 + EPS_RTOL)).sum())
+        acc_low, acc_high = wilson_interval(robust, len(d))
+        med_low, med_high = median_interval(d)
+        rows.append({"model": model, "norm": norm, "n": len(d), "median_distance": float(np.median(d)),
+                     "median_low": med_low, "median_high": med_high,
+                     "accuracy_percent": 100 * robust / len(d), "accuracy_low": 100 * acc_low,
+                     "accuracy_high": 100 * acc_high})
+    return pd.DataFrame(rows)

@@ -53,6 +53,17 @@ table1.styled(comparison)
 display(Markdown(report.table1_notes(comparison)))
 
 # %% [markdown]
+# ### How far the sample counts let the "All" rows be trusted
+#
+# The medians and accuracies above come from a few dozen samples (fewer for the ABS models). Below,
+# for each "All" row: the median with a 95% bootstrap interval, and the accuracy at ε with a 95%
+# Wilson interval (`absnb.results.uncertainty`). A difference from the paper inside these intervals
+# is not evidence of anything.
+
+# %%
+report.uncertainty_table(results.uncertainty(best))
+
+# %% [markdown]
 # ## Figure 2: accuracy against perturbation size
 #
 # For every ε on the horizontal axis, the fraction of attacked samples whose minimal adversarial

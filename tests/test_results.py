@@ -119,3 +119,25 @@ def test_attack_wins_count_the_attack_behind_each_all_distance():
     assert wins.loc["Boundary Attack", "CNN"] == 1 and wins.loc["FGM", "CNN"] == 1
     assert wins["CNN"].sum() == 2, "a sample broken at 0 or never broken has no winner"
     assert wins.loc["FGM w/ GE", "ABS"] == 4
+
+
+def test_wilson_interval_on_known_values():
+    from absnb.results import wilson_interval
+
+    low, high = wilson_interval(5, 10)
+    assert abs(low - 0.2366) < 1e-3 and abs(high - 0.7634) < 1e-3
+    assert wilson_interval(0, 10)[0] < 1e-12 and abs(wilson_interval(0, 10)[1] - 0.2775) < 1e-3
+    assert wilson_interval(100, 100)[1] == 1.0
+
+
+def test_uncertainty_brackets_the_all_row_and_narrows_with_samples():
+    from absnb.results import uncertainty
+
+    few = all_attacks(_rows("cnn", "l2", "FGM", [0.5, 1.0, 2.0, 3.0]))
+    many = all_attacks(_rows("cnn", "l2", "FGM", [0.5, 1.0, 2.0, 3.0] * 25))
+    a, b = uncertainty(few).iloc[0], uncertainty(many).iloc[0]
+    assert a.median_low <= a.median_distance <= a.median_high
+    assert a.accuracy_percent == 50.0 and a.accuracy_low < 50 < a.accuracy_high
+    assert (b.accuracy_high - b.accuracy_low) < (a.accuracy_high - a.accuracy_low) / 3
+    unbroken = uncertainty(all_attacks(_rows("abs", "l0", "Pointwise Attack", [INF, INF, 5.0])))
+    assert unbroken.iloc[0].median_high == INF
