@@ -94,13 +94,14 @@ figures.figure3(profile, best, images)
 
 # %%
 checked = claims.check(comparison)
-checked.style.hide(axis="index").map(
-    lambda ok: f"color: {'#2ca02c' if ok else '#d62728'}; font-weight: bold",
-    subset=["holds in the paper", "holds here"])
+verdicts = ["holds in the paper", "holds here"]
+claims_table = checked.style.hide(axis="index").format(lambda ok: "yes" if ok else "no", subset=verdicts) \
+    .map(lambda ok: f"color: {'#2ca02c' if ok else '#d62728'}; font-weight: bold", subset=verdicts)
+claims_table
 
 # %%
 # Numbers the discussion chapter quotes (myst-nb glue), all from this run's stored results.
-glue("claims", checked, display=False)
+glue("claims", claims_table, display=False)
 glue("n_claims_held", int(checked["holds here"].sum()), display=False)
 glue("n_claims", len(checked), display=False)
 glue("n_differ", int(comparison["differs"].sum()), display=False)
