@@ -24,7 +24,7 @@ def describe() -> dict[str, str]:
     dev = device()
     name = torch.cuda.get_device_name() if dev.type == "cuda" else _cpu_name()
     return {"device": dev.type, "hardware": name, "cpu_cores": str(os.cpu_count()),
-            "torch_threads": str(torch.get_num_threads()), "torch": torch.__version__,
+            "torch_threads": str(torch.get_num_threads()), "torch": str(torch.__version__),
             "python": platform.python_version()}
 
 

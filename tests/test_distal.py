@@ -77,3 +77,17 @@ def test_estimated_gradients_raise_the_confidence_and_resume_exactly():
 def test_only_models_without_gradients_get_the_estimate():
     assert [m for m in ("cnn", "binary_cnn", "nearest", "madry", "binary_abs", "abs") if uses_estimate(m)] \
         == ["nearest", "binary_abs", "abs"]
+
+
+def test_stored_record_reads_back_with_weights_only(tmp_path, monkeypatch):
+    """A finished search is stored, read back with weights_only=True and reused, not rerun."""
+    from absnb import artifacts, distal
+
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    artifacts.save_torch(quick_train(CNN(), images=640).state_dict(), artifacts.weights_path("smoke", "cnn"))
+    first = distal.run_model("smoke", "cnn")
+    stored = torch.load(artifacts.results_path("smoke", "distal/cnn.pt"), weights_only=True)
+    torch.testing.assert_close(stored["images"], first["images"])
+    monkeypatch.setattr(distal, "search", lambda *args, **kwargs: pytest.fail("reused results rerun"))
+    again = distal.run_model("smoke", "cnn")
+    torch.testing.assert_close(again["confidence"], first["confidence"])
