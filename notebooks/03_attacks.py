@@ -26,7 +26,8 @@
 # model already misclassifies count as distance 0; samples no attack breaks count as ∞.
 #
 # The code is `absnb.attacks.suite.run_norm`; results are stored per (model, attack) under
-# `artifacts/<profile>/results/attacks/<norm>/`, and a rerun reuses them.
+# `artifacts/<profile>/results/attacks/<norm>/`, and a rerun reuses them. On a CPU, the models are
+# attacked by one worker process per core (`ABSNB_WORKERS` overrides), each with one torch thread.
 
 # %% tags=["parameters", "remove-cell"]
 norm = "l2"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 import torch
 
@@ -107,3 +108,23 @@ def test_every_attack_depends_on_settings_that_exist():
     assert "pointwise_repeats" in budget_fields(select("l0", ["Pointwise Attack"])[0])
     assert "ge_step_sizes" in budget_fields(select("linf", ["MIM w/ GE"])[0])
     assert "ge_step_sizes" not in budget_fields(select("linf", ["MIM"])[0])
+
+
+def test_parallel_workers_store_what_one_process_stores(tmp_path, monkeypatch):
+    """Models attacked by two worker processes give exactly the results of one process."""
+    from absnb.models.cnn import SUBSTITUTE_CHANNELS
+
+    def run(where: str, workers: int):
+        monkeypatch.setenv("ABSNB_ARTIFACTS", str(tmp_path / where))  # what the spawned workers read
+        monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path / where)
+        torch.manual_seed(0)
+        for name, net in (("cnn", CNN()), ("binary_cnn", CNN(binary=True)),
+                          ("substitute", CNN(SUBSTITUTE_CHANNELS))):
+            artifacts.save_torch(net.state_dict(), artifacts.weights_path("smoke", name))
+        return suite.run_norm("smoke", "l2", ["cnn", "binary_cnn"], ["Gaussian Noise", "FGM"], n_samples=3,
+                              workers=workers)
+
+    serial, parallel = run("one", 1), run("two", 2)
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert set(serial["model"]) == {"cnn", "binary_cnn"} and len(serial) == 2 * 2 * 3
+    assert (tmp_path / "two/smoke/results/attacks/l2/binary_cnn/fgm.csv").exists()
