@@ -3,11 +3,13 @@ high confidence, as in the authors' README ("classified as 1 with > 90% certaint
 
 From uniform noise, SGD with momentum (the authors: lr 1, momentum 0.95, at most 10,000 iterations,
 clipped to [0, 1]) descends -log p(target | x): with real gradients where the model has them (CNN,
-Madry et al., Binary CNN through the straight-through estimator) and with the coordinate-wise
-finite-difference estimate (step 1.0) for Nearest Neighbour and the ABS models. Each image stops once
-it is confident enough; the best image per start is kept, and the confidence reported is the one the
-model gives when run again on the stored image. p(y|x) is the softmax of the logits; for the ABS models
-softmax(alpha * logits), the authors' scale; for Nearest Neighbour the softmax of minus the distances.
+Madry et al., Binary CNN through the straight-through estimator, the ABS models through their exact
+envelope gradient, Binary ABS straight through its binarisation) and with the coordinate-wise
+finite-difference estimate (step 1.0) for Nearest Neighbour, as the authors did for the models
+without. Each image stops once it is confident enough; the best image per start is kept, and the
+confidence reported is the one the model gives when run again on the stored image. p(y|x) is the
+softmax of the logits; for the ABS models softmax(alpha * logits), the authors' scale; for Nearest
+Neighbour the softmax of minus the distances.
 
 Work is checkpointed after every step (estimated-gradient steps cost ~1,600 queries each), so an
 interrupted run resumes, and a finished model is reused while its settings and weights hold.
@@ -29,12 +31,12 @@ from tqdm import tqdm
 
 from absnb import artifacts, profiles, runtime
 from absnb.attacks.gradients import autograd_gradient, coordinate_gradient
-from absnb.attacks.registry import GRADIENT_MODELS
+from absnb.attacks.registry import ABS_MODELS, GRADIENT_MODELS
 from absnb.models import DISPLAY_NAMES, PAPER_MODELS, check_name, check_trained, load, weights_digest
 from absnb.models.abs import ABS
 from absnb.profiles import DistalBudget
 
-CODE_VERSION = 1
+CODE_VERSION = 2
 SHAPE = (1, 28, 28)
 
 
@@ -124,8 +126,9 @@ def _confidence(model: nn.Module, x: torch.Tensor, target: int) -> torch.Tensor:
 
 
 def uses_estimate(model: str) -> bool:
-    """Nearest Neighbour and the ABS models have no usable gradient: they get the estimate."""
-    return model not in GRADIENT_MODELS
+    """Nearest Neighbour gets the estimate; the networks and the ABS models (envelope gradient, one
+    query a step) use their own gradients."""
+    return model not in (*GRADIENT_MODELS, *ABS_MODELS)
 
 
 def run_model(profile: str, model: str, seed: int = 0, force: bool = False) -> dict:
@@ -161,7 +164,8 @@ def run_model(profile: str, model: str, seed: int = 0, force: bool = False) -> d
     checked = _confidence(net, state.best.to(device), budget.target).cpu()  # run again, as stored
     record = {"settings": settings, "model": model, "images": state.best, "confidence": checked,
               "steps": state.steps, "queries": state.queries, "seconds": state.seconds,
-              "gradient": "estimated" if estimated else "real", "hardware": runtime.describe()}
+              "gradient": "estimated" if estimated else "envelope" if model in ABS_MODELS else "real",
+              "hardware": runtime.describe()}
     artifacts.save_torch(record, final)
     partial.unlink(missing_ok=True)
     return record

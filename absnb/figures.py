@@ -1,7 +1,8 @@
 """Figures 2 and 3 of the paper, drawn from the stored attack results (never rerunning an attack).
 
 Figure 2: accuracy against the allowed perturbation size, from each sample's minimal adversarial
-distance over all attacks of a norm; the paper's curves are drawn faintly behind ours.
+distance over all attacks of a norm (the adaptive ones included, solid; the paper's attacks only,
+dotted); the paper's curves are drawn faintly behind ours.
 Figure 3: per digit, the clean test image and each model's smallest L2 adversarial found by any attack
 ("not attacked" where a profile attacks a model on fewer samples than there are digits).
 """
@@ -30,7 +31,10 @@ def paper_curves() -> pd.DataFrame:
 
 
 def figure2(best: pd.DataFrame, paper: pd.DataFrame) -> plt.Figure:
-    """One panel per norm: accuracy vs. perturbation size per model ("All" attacks), a dot at ε."""
+    """One panel per norm: accuracy vs. perturbation size per model, a dot at ε; `best` holds the
+    "All" rows of `results.both_all_rows` (incl. adaptive solid, the paper's attacks only dotted)."""
+    paper_only = best[best["attack"] == results.ALL_PAPER]
+    best = results.strongest(best)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), constrained_layout=True)
     for ax, norm in zip(axes, NORM_LABELS, strict=True):
         theirs = paper[paper["norm"] == NORM_LABELS[norm]]
@@ -45,11 +49,15 @@ def figure2(best: pd.DataFrame, paper: pd.DataFrame) -> plt.Figure:
                 continue
             acc = 100 * results.accuracy_curve(d, grid)
             ax.plot(grid, acc, color=colour, lw=1.8, label=f"{name} (n={len(d)})")
+            only = paper_only[(paper_only["norm"] == norm) & (paper_only["model"] == model)]["distance"]
+            if len(only):
+                ax.plot(grid, 100 * results.accuracy_curve(only.to_numpy(), grid), color=colour, lw=1.0,
+                        ls=":")
             at_eps = 100 * results.accuracy_curve(d, [EPSILONS[norm]])[0]
             ax.plot([EPSILONS[norm]], [at_eps], "o", color=colour, ms=6)
         ax.axvline(EPSILONS[norm], color="grey", lw=0.8, ls=":")
         ax.set(xlim=(0, xmax), ylim=(0, 101), xlabel=AXIS[norm], ylabel="accuracy (%)",
-               title=f"{NORM_LABELS[norm]}: ours solid, paper dashed")
+               title=f"{NORM_LABELS[norm]}: ours solid (paper's attacks: dotted), paper dashed")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="upper right", fontsize=8)
     plt.close(fig)
@@ -59,6 +67,7 @@ def figure2(best: pd.DataFrame, paper: pd.DataFrame) -> plt.Figure:
 def figure3_samples(best: pd.DataFrame) -> list[int]:
     """Per digit 0-9, the first L2-attacked test sample of that class, in selection order (the ABS
     models may have been attacked on fewer samples; their cells then stay empty)."""
+    best = results.strongest(best)
     l2 = best[best["norm"] == "l2"]
     widest = l2.groupby("model")["sample"].nunique().idxmax()
     rows = l2[l2["model"] == widest]
@@ -74,6 +83,7 @@ def figure3(profile: str, best: pd.DataFrame, images: torch.Tensor) -> plt.Figur
     """Rows: one test image per digit; columns: the clean image and each model's best L2 adversarial,
     titled with its predicted class and L2 distance (each adversarial was verified when stored)."""
     samples = figure3_samples(best)
+    best = results.strongest(best)
     l2 = best[best["norm"] == "l2"].set_index(["model", "sample"])
     fig, axes = plt.subplots(len(samples), 1 + len(PAPER_MODELS), squeeze=False,
                              figsize=(1.6 * (1 + len(PAPER_MODELS)), 2.0 * len(samples) + 0.4))

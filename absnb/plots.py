@@ -67,3 +67,18 @@ def _finish(fig: Figure) -> Figure:
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def envelope_scatter(table: pd.DataFrame) -> Figure:
+    """Finite-difference slopes of the full ABS inference against the envelope gradient's, one dot per
+    (image, class, direction) of `models.envelope.envelope_check`; the diagonal is perfect agreement."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.2), constrained_layout=True)
+    ax.scatter(table["envelope_slope"], table["fd_slope"], s=8, alpha=0.5)
+    low = min(table["envelope_slope"].min(), table["fd_slope"].min())
+    high = max(table["envelope_slope"].max(), table["fd_slope"].max())
+    ax.plot([low, high], [low, high], color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="envelope gradient · v", ylabel="finite difference of the full inference",
+           title="ABS: directional slopes of l_y(x)")
+    ax.grid(alpha=0.3)
+    plt.close(fig)
+    return fig

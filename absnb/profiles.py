@@ -83,6 +83,8 @@ class AttackBudget:
     saltpepper_steps: int  # Salt&Pepper Noise, and the Pointwise Attack's starting point
     pointwise_repeats: int  # Pointwise Attack runs from fresh Salt&Pepper starts; the best is kept
     latent_descent_steps: int
+    adaptive_steps: int  # DDN and FMN iterations (beyond the paper; foolbox's default is 100)
+    bb_steps: int  # Brendel-Bethge iterations from the best adversarial so far (foolbox's default 1,000)
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,9 @@ class DistalBudget:
     threshold: float  # confidence to reach (0.9 in the README)
     lr: float  # SGD learning rate (the authors: 1)
     momentum: float  # SGD momentum (the authors: 0.95)
-    images: int  # noise starts per model with real gradients (CNN, Binary CNN, Madry et al.)
+    images: int  # noise starts per model with real gradients (the networks and the ABS models)
     max_steps: int  # iteration limit with real gradients (the authors: 10,000)
-    ge_images: int  # noise starts per model with estimated gradients (Nearest Neighbour, ABS models)
+    ge_images: int  # noise starts per model with estimated gradients (Nearest Neighbour)
     ge_max_steps: int  # iteration limit with estimated gradients: each step costs ~1,600 queries
     ge_step: float  # finite-difference step of the estimate (the authors: 1.0)
     query_batch: int  # images per model call while estimating a gradient

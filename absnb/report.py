@@ -79,19 +79,22 @@ def attack_budgets(profile: str, models: list[str], n_samples: int | None = None
 
 
 def attack_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Median distance / accuracy at ε per attack (rows, "All" last) and model (columns)."""
-    summary = results.summarise(pd.concat([frame, results.all_attacks(frame)], ignore_index=True))
+    """Median distance / accuracy at ε per attack (rows, the two "All" rows last) and model (columns)."""
+    summary = results.summarise(pd.concat([frame, results.both_all_rows(frame)], ignore_index=True))
     summary["cell"] = [f"{'∞' if m == float('inf') else f'{m:.3g}'} / {a:.0f}%" for m, a in
                        zip(summary["median_distance"], summary["accuracy_percent"], strict=True)]
     table = summary.pivot(index="attack", columns="model", values="cell")
-    order = [a for a in dict.fromkeys(summary["attack"]) if a != "All"] + ["All"]
+    totals = [results.ALL_PAPER, results.ALL_ADAPTIVE]
+    order = [a for a in dict.fromkeys(summary["attack"]) if a not in totals] + \
+        [a for a in totals if a in set(summary["attack"])]
     models = [m for m in DISPLAY_NAMES if m in table.columns]
     return table.loc[order, models].rename(columns=DISPLAY_NAMES).fillna("")
 
 
-def uncertainty_table(unc: pd.DataFrame) -> pd.DataFrame:
-    """The "All" rows with 95% intervals, one column per model: "median [low, high]" above
-    "accuracy% [low, high]", so a reader sees how much the sample count allows."""
+def uncertainty_table(unc: pd.DataFrame, attack: str = results.ALL_PAPER) -> pd.DataFrame:
+    """One kind of "All" row (`attack`) with 95% intervals, one column per model: "median [low, high]"
+    above "accuracy% [low, high]", so a reader sees how much the sample count allows."""
+    unc = unc[unc["attack"] == attack]
     def fmt(value: float) -> str:
         return "∞" if np.isinf(value) else f"{value:.3g}"
 

@@ -2,9 +2,13 @@
 
 Only stored results are read (artifacts/<profile>/results/attacks/ and results/clean/): building the
 table never runs an attack. Each cell is "median distance / accuracy at ε"; "All <norm> Attacks" is
-the per-sample best of the norm's attacks. A cell is flagged as differing from the paper when the
-accuracies differ by more than ACC_TOLERANCE points, or the medians by more than a factor
-MEDIAN_FACTOR (a finite median against an infinite one always differs).
+the per-sample best of the norm's paper attacks (comparable with the paper's row), "All <norm> incl.
+adaptive" the best of every attack, the adaptive ones beyond the paper included. An iterative "w/ GE"
+attack that ran a single step (where the gradient estimate is too expensive to iterate) is marked
+ONE_STEP_MARK: it then equals its one-step counterpart (L2 BIM = FGM, BIM and MIM = FGSM) and says
+so. A cell is flagged as differing from the paper when the accuracies differ by more than
+ACC_TOLERANCE points, or the medians by more than a factor MEDIAN_FACTOR (a finite median against an
+infinite one always differs).
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ import pandas as pd
 
 from absnb import artifacts, results
 from absnb.attacks.registry import ATTACKS
+from absnb.attacks.suite import slug
 from absnb.models import DISPLAY_NAMES, PAPER_MODELS
 from absnb.paths import DATA_DIR
 
 NORM_LABELS = {"l2": "L2", "linf": "Linf", "l0": "L0"}
 ACC_TOLERANCE = 15.0  # percentage points
 MEDIAN_FACTOR = 1.5
+ONE_STEP_MARK = "†"
+ITERATIVE_GE = ("L2 BIM w/ GE", "BIM w/ GE", "MIM w/ GE")
 
 
 def load_results(profile: str) -> pd.DataFrame:
@@ -36,9 +43,12 @@ def load_results(profile: str) -> pd.DataFrame:
 def ours(profile: str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """Our Table 1 in long form: norm, attack, model, median, accuracy, n (clean row first)."""
     frame = load_results(profile) if frame is None else frame
-    best = results.all_attacks(frame)
-    best["attack"] = "All " + best["norm"].map(NORM_LABELS) + " Attacks"
+    best = results.both_all_rows(frame)
+    best["attack"] = [all_label(norm, adaptive=attack == results.ALL_ADAPTIVE)
+                      for norm, attack in zip(best["norm"], best["attack"], strict=True)]
     summary = results.summarise(pd.concat([frame, best], ignore_index=True))
+    summary["one_step"] = [attack in ITERATIVE_GE and _steps(profile, norm, model, attack) == 1
+                           for norm, model, attack in summary[["norm", "model", "attack"]].to_numpy()]
     summary["norm"] = summary["norm"].map(NORM_LABELS)
     clean = [{"norm": "clean", "attack": "Clean", "model": m, "median_distance": np.nan, "n": s["samples"],
               "accuracy_percent": 100 * s["accuracy"]}
@@ -47,6 +57,17 @@ def ours(profile: str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
                       ignore_index=True)
     table["model"] = table["model"].map(DISPLAY_NAMES)
     return table
+
+
+def all_label(norm: str, adaptive: bool) -> str:
+    """The Table 1 name of a norm's "All" row: the paper's attacks only, or incl. the adaptive ones."""
+    return f"All {NORM_LABELS[norm]} {'incl. adaptive' if adaptive else 'Attacks'}"
+
+
+def _steps(profile: str, norm: str, model: str, attack: str) -> int | None:
+    """The "w/ GE" iterations a stored (model, attack) pair ran with (None if not recorded)."""
+    path = artifacts.results_path(profile, f"attacks/{norm}/{model}/{slug(attack)}.json")
+    return artifacts.load_json(path)["budget"].get("ge_iterative_steps") if path.exists() else None
 
 
 def _clean(profile: str, model: str) -> dict | None:
@@ -63,11 +84,13 @@ def paper() -> pd.DataFrame:
 
 
 def row_order() -> list[tuple[str, str]]:
-    """(norm, attack) rows in the paper's order, our extra rows (Latent Descent) before "All"."""
+    """(norm, attack) rows in the paper's order, our extra row (Latent Descent) before "All", then the
+    adaptive attacks and "All incl. adaptive"."""
     rows = [("clean", "Clean")]
     for norm, specs in ATTACKS.items():
         label = NORM_LABELS[norm]
-        rows += [(label, s.name) for s in specs] + [(label, f"All {label} Attacks")]
+        rows += [(label, s.name) for s in specs if s.paper] + [(label, all_label(norm, False))]
+        rows += [(label, s.name) for s in specs if not s.paper] + [(label, all_label(norm, True))]
     return rows
 
 
@@ -115,9 +138,12 @@ def wide(comp: pd.DataFrame, html: bool = False) -> pd.DataFrame:
     """Paper layout: (norm, attack) rows, one column per model, cells "ours" with the paper's value
     (in parentheses, or below in grey for HTML)."""
     comp = comp.copy()
-    comp["text"] = [_pair(_cell(m, a), _cell(pm, pa), html)
-                    for m, a, pm, pa in comp[["median_distance", "accuracy_percent", "median_distance_paper",
-                                              "accuracy_percent_paper"]].to_numpy()]
+    marks = comp["one_step"].eq(True).map({True: f" {ONE_STEP_MARK}", False: ""}) \
+        if "one_step" in comp else pd.Series("", index=comp.index)
+    comp["text"] = [_pair(_cell(m, a) + (mark if _cell(m, a) else ""), _cell(pm, pa), html)
+                    for m, a, pm, pa, mark in zip(*comp[["median_distance", "accuracy_percent",
+                                                         "median_distance_paper", "accuracy_percent_paper"]]
+                                                  .to_numpy().T, marks, strict=True)]
     table = comp.pivot(index=["norm", "attack"], columns="model", values="text")
     rows = [r for r in row_order() if r in table.index]
     models = [DISPLAY_NAMES[m] for m in PAPER_MODELS]
@@ -155,7 +181,9 @@ def headline_table(comp: pd.DataFrame) -> pd.DataFrame:
         if attack != "Clean" and not attack.startswith("All "):
             continue
         cells = comp[(comp["norm"] == norm) & (comp["attack"] == attack)].set_index("model")
-        label = "clean" if norm == "clean" else f"all {norm}"
+        if cells.empty:
+            continue
+        label = "clean" if norm == "clean" else attack.removesuffix(" Attacks").lower()
         for who, suffix in (("ours", ""), ("paper", "_paper")):
             rows[f"{label}, {who}"] = {m: _cell(cells.loc[m, "median_distance" + suffix],
                                                 cells.loc[m, "accuracy_percent" + suffix]) or "–"

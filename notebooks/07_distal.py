@@ -19,8 +19,9 @@
 # Small perturbations are one failure of a classifier; confident answers on images that are no digit
 # at all are another. Following the authors' README, we start from uniform noise and push each
 # model's confidence for one target class to at least 90%: SGD with momentum on −log p(target | x),
-# clipped to [0, 1], with real gradients where the model has them and coordinate-wise estimated
-# gradients (finite-difference step 1.0) for Nearest Neighbour and the two ABS models. The claim to
+# clipped to [0, 1], with real gradients where the model has them (the ABS models: their exact
+# gradient by the envelope theorem, one query a step) and coordinate-wise estimated gradients
+# (finite-difference step 1.0) for Nearest Neighbour. The claim to
 # check: a CNN is made confident by noise-like images, while an ABS model, which has to explain the
 # image with a digit of the class, is only confident on images that *look like* that digit.
 #
@@ -49,9 +50,8 @@ pd.DataFrame({"setting": list(vars(budget)), "value": [str(v) for v in vars(budg
 
 # %% [markdown]
 # The settings above come from the profile (`[<profile>.distal]` in `absnb/profiles.toml`): starts and
-# iteration limits differ between models with real gradients and models whose every gradient is an
-# estimate from ~1,600 model queries (for the ABS models, each query is a latent optimisation of all
-# ten classes).
+# iteration limits differ between models with real gradients (the ABS models included: the authors'
+# 10,000-step limit) and Nearest Neighbour, whose every gradient is an estimate from ~1,600 queries.
 
 # %%
 plots.distal_grid(records, budget.threshold, budget.target)
@@ -64,5 +64,5 @@ table.style.hide(axis="index").format(precision=3).format("{:.1f}", subset=["sec
 # %% [markdown]
 # "reached" counts the starts whose stored image the model, run again, assigns to the target class
 # with at least the threshold confidence; where none did within the iteration limit, the image shown
-# is the most confident one found. For the ABS models the iteration limit of a CPU profile is far
-# below the authors' 10,000: what they reach here is a lower bound on how confident they can be made.
+# is the most confident one found. For Nearest Neighbour the iteration limit of a CPU profile is far
+# below the authors' 10,000: what it reaches here is a lower bound on how confident it can be made.

@@ -83,6 +83,8 @@ def test_verify_accepts_rejects_and_recomputes():
     assert torch.equal(v.adv[0], cand[0])
     assert torch.equal(v.adv[1:], x[1:])  # refused, unclaimed or clean-misclassified: the clean image
     assert v.prediction.tolist() == [1, 0, 0, 1, 0, 0]
+    # margins on the recorded image: the adversarial's, else the clean image's (negative if right)
+    torch.testing.assert_close(v.margin, torch.tensor([0.8, -0.6, -0.6, 0.6, -0.6, -0.6]))
 
 
 def test_verify_requires_values_exactly_within_zero_one():

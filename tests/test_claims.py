@@ -58,3 +58,22 @@ def test_all_attacks_no_better_than_the_best_single_one_is_not_often():
             table = _set(table, norm, f"All {norm} Attacks", model, median_distance=value)
     result = claims.check(_as_ours(table)).set_index("claim")
     assert not result.loc[result.index.str.startswith('"All"'), "holds here"].iloc[0]
+
+
+def test_adaptive_rows_are_judged_apart_from_the_papers():
+    """With "incl. adaptive" rows, the claims are also checked on them: a much stronger attack on ABS
+    breaks "ABS beats every other model in L2" there only, and adaptive single attacks stay out of the
+    paper-attacks check."""
+    paper = table1.paper()
+    extra = paper[paper["attack"].str.startswith("All ")].copy()
+    extra["attack"] = extra["attack"].str.replace(" Attacks", " incl. adaptive")
+    fmn = paper[(paper["norm"] == "L2") & (paper["attack"] == "Boundary Attack")].assign(attack="FMN")
+    ours = pd.concat([paper, extra, fmn], ignore_index=True)
+    ours = _set(ours, "L2", "All L2 incl. adaptive", "ABS", median_distance=0.5)
+    ours = _set(ours, "L2", "FMN", "ABS", median_distance=0.5)
+    comp = ours.merge(paper, on=["norm", "attack", "model"], how="left", suffixes=("", "_paper"))
+    result = claims.check(comp).set_index("claim")
+    assert result["holds here"].all(), "the paper-attack view ignores the adaptive rows"
+    broken = result.index[~result["holds incl. adaptive"]].tolist()
+    assert any("L2: ABS beats" in c for c in broken)
+    assert any("Boundary Attack is the strongest" in c for c in broken)  # FMN beats it on ABS

@@ -45,3 +45,20 @@ def test_attack_yields_verified_adversarials(trained, spec):
     checked = verify(model, x, y, adv, found, spec.norm)
     assert checked.success.any(), f"{spec.name} broke no sample"
     assert checked.rejected == 0, f"{spec.name}: {checked.rejected} claimed adversarials were not"
+
+
+def test_mim_accumulates_l1_normalised_gradients_as_dong_et_al():
+    """Dong et al.'s MIM: g <- mu g + grad / ||grad||_1, step eps_step * sign(g). foolbox 3's own MIM
+    accumulates sign(grad) instead; with gradients (3, -1) then (-1, 1e-3), Dong's g after two steps is
+    (0.75 - 0.999, -0.25 + 0.001) -> sign (-, -), foolbox's (1 - 1, -1 + 1) -> (0, 0)."""
+    import eagerpy as ep
+    import torch
+
+    from absnb.attacks.foolbox_attacks import DongMIM
+
+    attack = DongMIM(steps=2)
+    optimizer = attack.get_optimizer(ep.astensor(torch.zeros(1, 2)), stepsize=0.1)
+    steps = [optimizer(attack.normalize(ep.astensor(torch.tensor(g)), x=None, bounds=(0, 1)))
+             for g in ([[3.0, -1.0]], [[-1.0, 1e-3]])]
+    assert steps[0].raw[0].tolist() == pytest.approx([0.1, -0.1])
+    assert steps[1].raw[0].tolist() == pytest.approx([-0.1, -0.1])

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from small_abs import contrast_abs
 
 from absnb.attacks.latent_descent import latent_descent
 from absnb.data import load_split
-from absnb.models.abs import ABS, InferenceConfig
 from absnb.models.binarize import THRESHOLD, binarize
-from absnb.models.vae import VAE
 
 
 @pytest.fixture(scope="module")
@@ -18,19 +17,9 @@ def images():
     return x[:6]
 
 
-def _abs(binary: bool) -> ABS:
-    """Random VAEs whose decoders draw high-contrast images (random ones draw uniform grey, which no
-    binarised image can move towards)."""
-    torch.manual_seed(0)
-    vaes = [VAE().eval() for _ in range(10)]
-    for vae in vaes:
-        vae.decoder.net[-1].weight.data *= 30
-    return ABS(vaes, InferenceConfig(n_samples=60, n_candidates=70, steps=2), binary=binary)
-
-
 @pytest.mark.parametrize("binary", [False, True])
 def test_found_adversarials_are_misclassified(images, binary):
-    model = _abs(binary)
+    model = contrast_abs(binary)
     with torch.no_grad():
         y = model(images).argmax(1)  # the model's own decisions: clean images all "correct"
     adv, found = latent_descent(model, images, y, eps=0.05, max_steps=200, search_steps=8)
@@ -41,7 +30,7 @@ def test_found_adversarials_are_misclassified(images, binary):
 
 
 def test_bisection_shrinks_the_perturbation(images):
-    model = _abs(False)
+    model = contrast_abs(False)
     with torch.no_grad():
         y = model(images).argmax(1)
     coarse, _ = latent_descent(model, images, y, eps=0.05, max_steps=200, search_steps=0)
@@ -50,7 +39,7 @@ def test_bisection_shrinks_the_perturbation(images):
 
 
 def test_binary_adversarials_move_only_pixels_that_flip(images):
-    model = _abs(True)
+    model = contrast_abs(True)
     with torch.no_grad():
         y = model(images).argmax(1)
     adv, found = latent_descent(model, images, y, eps=0.05, max_steps=200, search_steps=8)
@@ -60,3 +49,19 @@ def test_binary_adversarials_move_only_pixels_that_flip(images):
     just_above = torch.nextafter(torch.tensor(THRESHOLD), torch.tensor(1.0))
     crossing = adv[flipped]
     assert ((crossing == THRESHOLD) | (crossing == just_above)).all()
+
+
+def test_bisection_shrinks_the_perturbation_on_a_binarising_model(images):
+    """The bisection runs on the raw adversarial, then post-processes: on Binary ABS it must move (it
+    cannot on a post-processed point, where every point short of it binarises back to the clean image)."""
+    model = contrast_abs(True)
+    with torch.no_grad():
+        y = model(images).argmax(1)
+    coarse, _ = latent_descent(model, images, y, eps=0.05, max_steps=200, search_steps=0)
+    fine, found = latent_descent(model, images, y, eps=0.05, max_steps=200, search_steps=8)
+    assert found.all()
+    with torch.no_grad():
+        assert (model(fine).argmax(1) != y).all()
+    l0_coarse = (coarse != images).flatten(1).sum(1)
+    l0_fine = (fine != images).flatten(1).sum(1)
+    assert (l0_fine <= l0_coarse).all() and (l0_fine < l0_coarse).any(), (l0_coarse, l0_fine)

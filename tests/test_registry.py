@@ -5,7 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from absnb.attacks.registry import ATTACKS, applies, attack_names, select
+from absnb.attacks.registry import (
+    ATTACKS,
+    applies,
+    attack_names,
+    execution_order,
+    is_paper,
+    select,
+    starts_from,
+)
 from absnb.evaluate import PAPER_TABLE1
 from absnb.models import DISPLAY_NAMES
 
@@ -16,7 +24,8 @@ NORM_OF = {"l2": "L2", "linf": "Linf", "l0": "L0"}
 def test_rows_and_empty_cells_match_the_paper(norm: str):
     paper = pd.read_csv(PAPER_TABLE1, dtype=str, keep_default_na=False)
     paper = paper[(paper.norm == NORM_OF[norm]) & ~paper.attack.str.startswith("All")]
-    assert set(paper.attack) == set(attack_names(norm)) - {"Latent Descent"}
+    paper_names = {s.name for s in ATTACKS[norm] if s.paper}
+    assert set(paper.attack) == paper_names - {"Latent Descent"}
     for row in paper.itertuples():
         spec = next(s for s in ATTACKS[norm] if s.name == row.attack)
         model = next(k for k, v in DISPLAY_NAMES.items() if v == row.model)
@@ -37,3 +46,28 @@ def test_unknown_attack_lists_the_valid_ones():
 def test_unknown_norm_is_refused():
     with pytest.raises(ValueError, match="valid norms"):
         select("l1")
+
+
+def test_adaptive_attacks_run_against_every_model_apart_from_the_papers():
+    adaptive = {norm: [s.name for s in specs if not s.paper] for norm, specs in ATTACKS.items()}
+    assert adaptive == {"l2": ["DDN", "FMN", "Brendel-Bethge"], "linf": ["FMN", "Brendel-Bethge"],
+                        "l0": ["FMN", "Brendel-Bethge"]}
+    for norm, names in adaptive.items():
+        for spec in select(norm, names):
+            assert all(applies(spec, m) for m in DISPLAY_NAMES) and spec.gradient == "real"
+            assert not is_paper(norm, spec.name)
+    assert is_paper("l2", "Latent Descent") and is_paper("linf", "MIM w/ GE")
+
+
+@pytest.mark.parametrize("norm", list(ATTACKS))
+def test_every_attack_runs_after_the_attacks_it_starts_from(norm):
+    order = execution_order(list(ATTACKS[norm]))
+    assert sorted(s.name for s in order) == sorted(attack_names(norm))
+    for i, spec in enumerate(order):
+        earlier = starts_from(spec, order[:i])
+        later = starts_from(spec, order)  # nothing it starts from may come after it
+        assert earlier == later
+        if spec.start == "paper":  # Boundary, Pointwise: the paper's attacks only, never an adaptive one
+            assert earlier and all(s.paper for s in earlier)
+        if spec.start == "all":  # Brendel-Bethge: every attack before it, the adaptive ones included
+            assert {s.name for s in earlier} == {s.name for s in order[:i]}

@@ -90,10 +90,10 @@ def test_all_attacks_refuses_attacks_on_different_samples():
 def test_per_sample_frame_and_rejected_counts():
     v = Verified(adv=torch.zeros(3, 1, 2, 2), success=torch.tensor([True, False, True]),
                  distance=torch.tensor([0.5, INF, 0.0]), prediction=torch.tensor([7, 1, 4]),
-                 refused=torch.tensor([False, True, False]))
+                 refused=torch.tensor([False, True, False]), margin=torch.tensor([0.2, -1.0, 0.3]))
     frame = per_sample_frame("abs", "l2", "Boundary", torch.tensor([10, 11, 12]), [1, 1, 2], v)
     assert list(frame.columns) == ["model", "norm", "attack", "sample", "label", "prediction",
-                                   "distance", "success", "rejected"]
+                                   "distance", "success", "rejected", "margin"]
     assert frame["sample"].tolist() == [10, 11, 12] and frame.distance.tolist() == [0.5, INF, 0.0]
     table = summarise(pd.concat([frame, all_attacks(frame)]))
     assert table.attack.tolist() == ["Boundary", "All"]

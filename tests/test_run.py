@@ -21,7 +21,8 @@ from absnb.data import load_split
 from absnb.models.binarize import binarize
 from absnb.models.cnn import CNN
 
-BUDGET = dataclasses.replace(profiles.load("smoke").attacks, boundary_steps=30, saltpepper_steps=30)
+BUDGET = dataclasses.replace(profiles.load("smoke").attacks, boundary_steps=30, saltpepper_steps=30,
+                             adaptive_steps=50, bb_steps=20)
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,59 @@ def test_pointwise_repeats_keep_the_best_run(setup):
     assert once.success.all() and thrice.success.all()
     assert (thrice.distance <= once.distance).all()
     assert thrice.rejected == 0
+
+
+@pytest.mark.parametrize("norm, name", [("l2", "Boundary Attack"), ("l0", "Pointwise Attack"),
+                                        ("l2", "Brendel-Bethge"), ("linf", "Brendel-Bethge")])
+def test_started_attacks_never_end_worse_than_their_start(setup, norm, name):
+    """From a deliberately poor start (a far verified adversarial), the result per sample is verified
+    and never further than the start; a sample without a start falls back to the initial attack."""
+    spec = next(s for s in ATTACKS[norm] if s.name == name)
+    target, x, y = Target("cnn", setup["cnn"]), setup["x"], setup["y"]
+    first = {"l2": "FGM", "linf": "FGSM", "l0": "Salt&Pepper Noise"}[norm]
+    far = attack_batch(next(s for s in ATTACKS[norm] if s.name == first), target, x, y, BUDGET, Shared())
+    assert far.success.all()
+    found = torch.tensor([True, True, False])
+    result = attack_batch(spec, target, x, y, BUDGET, Shared(), setup["substitute"], (far.adv, found))
+    assert result.success.all() and result.rejected == 0
+    with torch.no_grad():
+        assert (setup["cnn"](result.adv).argmax(1) != y).all()
+    assert (result.distance[found] <= far.distance[found]).all()
+
+
+@pytest.mark.parametrize("name", ["DDN", "FMN"])
+def test_adaptive_attacks_use_the_nearest_neighbours_autograd_gradient(name):
+    """Nearest Neighbour's −distance logits have a gradient almost everywhere: the adaptive attacks
+    reach verified adversarials close to the distance to the nearest training image of another class."""
+    from absnb.models.nearest import NearestNeighbour
+
+    tx, ty = load_split("train")
+    model = NearestNeighbour(tx[:2000], ty[:2000])
+    x, y = load_split("test")[0][:3], load_split("test")[1][:3]
+    spec = next(s for s in ATTACKS["l2"] if s.name == name)
+    result = attack_batch(spec, Target("nearest", model), x, y, BUDGET, Shared())
+    assert result.success.all() and result.rejected == 0
+    with torch.no_grad():
+        assert (model(result.adv).argmax(1) != y).all()
+        other = -model(x).scatter(1, y[:, None], float("-inf")).max(1).values  # to the nearest other
+    assert (result.distance < other).all(), "no better than jumping to the nearest training image"
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_adaptive_attack_on_abs_with_its_envelope_gradient(binary):
+    """FMN on a small ABS model (random high-contrast decoders) through the envelope gradient: one
+    query per step, and only verified adversarials come back (Binary ABS's post-processed)."""
+    from small_abs import contrast_abs
+
+    model = contrast_abs(binary)
+    x = load_split("test")[0][:2]
+    with torch.no_grad():
+        y = model(x).argmax(1)  # the model's own decisions: every clean image "correct"
+    spec = next(s for s in ATTACKS["l2"] if s.name == "FMN")
+    before = model.queries
+    result = attack_batch(spec, Target("binary_abs" if binary else "abs", model), x, y,
+                          dataclasses.replace(BUDGET, adaptive_steps=20), Shared())
+    assert result.success.all() and result.rejected == 0
+    with torch.no_grad():
+        assert (model(result.adv).argmax(1) != y).all()
+    assert model.queries - before < 2 * 40 + 20, "about one query per image and step, not ~1,600"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -63,7 +64,7 @@ def test_interrupted_pair_resumes_and_finished_pair_is_reused(tmp_path, monkeypa
     labels = model(images).argmax(1)  # every clean image "correct", so only attacks break them
     calls: list[int] = []
 
-    def fake_attack(spec, target, x, y, budget, shared, substitute):
+    def fake_attack(spec, target, x, y, budget, shared, substitute, start=None):
         calls.append(len(x))
         if fail_after is not None and len(calls) > fail_after:
             raise _Interrupt
@@ -97,6 +98,41 @@ def test_interrupted_pair_resumes_and_finished_pair_is_reused(tmp_path, monkeypa
     more = dataclasses.replace(budget, gaussian_repeats=budget.gaussian_repeats + 1)
     suite.run_pair(*args[:-2], more, {"cnn": "retrained", "substitute": "s"}, force=False)
     assert len(calls) == 10, "a setting it uses runs it again"
+
+
+def test_best_start_takes_the_closest_verified_adversarial_per_sample():
+    frames = {"A": pd.DataFrame({"distance": [1.0, np.inf, 0.0, 3.0]}),
+              "B": pd.DataFrame({"distance": [2.0, 5.0, np.inf, 1.0]})}
+    adv = {"A": torch.full((4, 1, 2, 2), 0.1), "B": torch.full((4, 1, 2, 2), 0.2)}
+    images, found = suite.best_start(frames, adv)
+    assert found.tolist() == [True, True, False, True]  # distance 0: misclassified clean, no start
+    assert images[:, 0, 0, 0].tolist() == pytest.approx([0.1, 0.2, 0.1, 0.2])
+
+
+def test_a_pair_with_a_start_reruns_when_its_start_changes(tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    model = CNN().eval()
+    images = torch.rand(4, 1, 28, 28)
+    labels = torch.zeros(4, dtype=torch.long)
+    seen = []
+
+    def fake_attack(spec, target, x, y, budget, shared, substitute, start=None):
+        seen.append(start)
+        return verify(target.model, x, y, x, torch.zeros(len(x), dtype=torch.bool), spec.norm)
+
+    monkeypatch.setattr(suite, "attack_batch", fake_attack)
+    prof = profiles.load("smoke")
+    budget = dataclasses.replace(prof.attacks, samples=4, batch_size=2)
+    spec = select("l2", ["Boundary Attack"])[0]
+    args = (prof, "l2", spec, Target("cnn", model), torch.arange(4), images, labels, model, budget,
+            {"cnn": "w", "substitute": "s"}, False)
+    start = (torch.rand(4, 1, 28, 28), torch.tensor([True, False, True, True]))
+    suite.run_pair(*args, start)
+    assert len(seen) == 2 and torch.equal(seen[1][0], start[0][2:]) and seen[1][1].tolist() == [True, True]
+    suite.run_pair(*args, start)
+    assert len(seen) == 2, "the same start: read back"
+    suite.run_pair(*args, (start[0] * 0.5, start[1]))
+    assert len(seen) == 4, "another start is other work"
 
 
 def test_every_attack_depends_on_settings_that_exist():

@@ -71,3 +71,30 @@ def test_wide_table_has_every_cell_the_paper_has(tmp_path, monkeypatch):
     assert int(marked.to_numpy().sum()) == int(comp["differs"].sum())
     assert marked.loc[("clean", "Clean"), "CNN"], "75% clean vs the paper's 99.1% must be flagged"
     assert "background-color: #fde2c8" in table1.styled(comp).to_html()
+
+
+def test_adaptive_attacks_count_only_in_the_incl_adaptive_row(tmp_path, monkeypatch):
+    frame = _synthetic(tmp_path, monkeypatch)
+    fmn = (frame["norm"] == "l2") & (frame["attack"] == "FMN") & (frame["model"] == "abs")
+    frame.loc[fmn, "distance"] = [0.0, 0.1, 0.2, 0.3]  # far below every paper attack
+    ours = table1.ours("t", frame).set_index(["norm", "attack", "model"])
+    assert ours.loc[("L2", "All L2 Attacks", "ABS"), "median_distance"] == 1.5  # the paper's attacks only
+    assert ours.loc[("L2", "All L2 incl. adaptive", "ABS"), "median_distance"] == pytest.approx(0.15)
+    assert ours.loc[("L2", "All L2 incl. adaptive", "ABS"), "accuracy_percent"] == 0.0
+    rows = table1.row_order()
+    assert rows.index(("L2", "All L2 Attacks")) < rows.index(("L2", "FMN")) < \
+        rows.index(("L2", "All L2 incl. adaptive"))
+    headline = table1.headline_table(table1.comparison("t", frame))
+    assert headline.loc["all l2 incl. adaptive, ours", "ABS"] == "0.15 / 0%"
+    assert headline.loc["all l2 incl. adaptive, paper", "ABS"] == "–"  # the paper has no such row
+
+
+def test_one_step_ge_rows_are_marked(tmp_path, monkeypatch):
+    frame = _synthetic(tmp_path, monkeypatch)
+    for model, steps in (("abs", 1), ("nearest", 10)):
+        artifacts.save_json({"budget": {"ge_iterative_steps": steps}},
+                            artifacts.results_path("t", f"attacks/linf/{model}/bim_w__ge.json"))
+    wide = table1.wide(table1.comparison("t", frame))
+    assert wide.loc[("Linf", "BIM w/ GE"), "ABS"].split("  ")[0].endswith(table1.ONE_STEP_MARK)
+    assert table1.ONE_STEP_MARK not in wide.loc[("Linf", "BIM w/ GE"), "Nearest Neighbor"]
+    assert table1.ONE_STEP_MARK not in wide.loc[("Linf", "FGSM w/ GE"), "ABS"]  # one step by design

@@ -1,15 +1,19 @@
-"""Table 1's foolbox attacks, adapted to our registry: fixed-epsilon attacks become callables
-(x, y, eps) -> (adversarials, success) for `minimal.minimal_epsilon`; minimisation attacks
-(Boundary, Pointwise, Salt&Pepper) run with epsilons=None and return their adversarials as found.
-Distances are never taken from foolbox: `verify` recomputes them from the images.
+"""Table 1's foolbox attacks and the adaptive ones, adapted to our registry: fixed-epsilon attacks
+become callables (x, y, eps) -> (adversarials, success) for `minimal.minimal_epsilon`; minimisation
+attacks (Boundary, Pointwise, Salt&Pepper, DDN, FMN, Brendel-Bethge) run with epsilons=None and return
+their adversarials as found, those with a start from the given starting points. Distances are never
+taken from foolbox: `verify` recomputes them from the images.
 """
 
 from __future__ import annotations
 
+import eagerpy as ep
 import foolbox as fb
 import torch
+from foolbox.attacks.gradient_descent_base import normalize_lp_norms
 from torch import nn
 
+from absnb.attacks.distances import distance
 from absnb.attacks.minimal import FixedEpsilonAttack
 from absnb.attacks.registry import AttackSpec
 from absnb.profiles import AttackBudget
@@ -18,6 +22,16 @@ from absnb.profiles import AttackBudget
 # foolbox's default of 1,000 steps costs up to 1,000 queries per sample (minutes on an ABS model) for
 # a start that the Boundary Attack's own steps refine anyway.
 BLEND_STEPS = 100
+# Adversarials per sample (images, found mask) that an attack starts from.
+Start = tuple[torch.Tensor, torch.Tensor]
+
+
+class DongMIM(fb.attacks.LinfMomentumIterativeFastGradientMethod):
+    """MIM as Dong et al. (2018): momentum accumulates the L1-normalised gradient, the step is its sign.
+    foolbox 3's version accumulates sign(gradient) instead, which is BIM with a smoothed sign."""
+
+    def normalize(self, gradients: ep.Tensor, *, x: ep.Tensor, bounds: tuple[float, float]) -> ep.Tensor:
+        return normalize_lp_norms(gradients, p=1)
 
 
 def _fixed(name: str, budget: AttackBudget) -> fb.attacks.base.FixedEpsilonAttack:
@@ -34,7 +48,7 @@ def _fixed(name: str, budget: AttackBudget) -> fb.attacks.base.FixedEpsilonAttac
     if base == "BIM":
         return fb.attacks.LinfBasicIterativeAttack(**iterative)
     if base == "MIM":
-        return fb.attacks.LinfMomentumIterativeFastGradientMethod(**iterative)
+        return DongMIM(**iterative)
     if base == "Gaussian Noise":
         return fb.attacks.L2RepeatedAdditiveGaussianNoiseAttack(repeats=budget.gaussian_repeats)
     raise ValueError(f"{name!r} is not a fixed-epsilon foolbox attack")
@@ -71,19 +85,58 @@ def fixed_epsilon(spec: AttackSpec, fmodel: fb.PyTorchModel, budget: AttackBudge
 
 
 def minimization(spec: AttackSpec, fmodel: fb.PyTorchModel, x: torch.Tensor, y: torch.Tensor,
-                 budget: AttackBudget) -> tuple[torch.Tensor, torch.Tensor]:
+                 budget: AttackBudget, start: Start | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Adversarials found by a minimisation attack and foolbox's success mask. Runs with
     epsilons=None (foolbox's Pointwise Attack fails with numeric epsilons). Boundary and Pointwise
-    start from their initial attack's adversarials; samples it cannot break count as failures
-    (foolbox would raise for the whole batch)."""
+    start from `start` where it holds an adversarial, else from their initial attack's; samples
+    neither breaks count as failures (foolbox would raise for the whole batch)."""
     attack, init = _minimization(spec.name, budget)
     if init is None:
         _, clipped, success = attack(fmodel, x, y, epsilons=None)
         return clipped, success
-    _, start, found = init(fmodel, x, y, epsilons=None)
-    adv, found = start.clone(), found.clone()
-    if found.any():
-        _, out, success = attack(fmodel, x[found], y[found], epsilons=None, starting_points=start[found])
-        adv[found] = out
-        found[found.clone()] = success
+    return _from_starts(attack, init, fmodel, x, y, start, spec.norm)
+
+
+def adaptive(spec: AttackSpec, fmodel: fb.PyTorchModel, x: torch.Tensor, y: torch.Tensor,
+             budget: AttackBudget, start: Start | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """An adaptive minimal-norm attack (DDN, FMN, Brendel-Bethge) with the model's own gradients;
+    Brendel-Bethge starts from `start` (else from blended noise, foolbox's default)."""
+    steps = budget.adaptive_steps
+    if spec.name == "DDN":
+        attack = fb.attacks.DDNAttack(steps=steps)
+    elif spec.name == "FMN":
+        attack = {"l2": fb.attacks.L2FMNAttack, "linf": fb.attacks.LInfFMNAttack,
+                  "l0": fb.attacks.L0FMNAttack}[spec.norm](steps=steps)
+    elif spec.name == "Brendel-Bethge":
+        attack = {"l2": fb.attacks.L2BrendelBethgeAttack, "linf": fb.attacks.LinfinityBrendelBethgeAttack,
+                  "l0": fb.attacks.L0BrendelBethgeAttack}[spec.norm](steps=budget.bb_steps)
+        return _from_starts(attack, fb.attacks.LinearSearchBlendedUniformNoiseAttack(steps=BLEND_STEPS),
+                            fmodel, x, y, start, spec.norm)
+    else:
+        raise ValueError(f"{spec.name!r} is not an adaptive attack")
+    _, clipped, success = attack(fmodel, x, y, epsilons=None)
+    return clipped, success
+
+
+def _from_starts(attack: fb.attacks.base.MinimizationAttack, init: fb.attacks.base.MinimizationAttack,
+                 fmodel: fb.PyTorchModel, x: torch.Tensor, y: torch.Tensor,
+                 start: Start | None, norm: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run `attack` from the adversarials of `start` (checked again on this model), and from `init`'s
+    for the samples without one; the result per sample is never worse than its start in the attack's
+    distance (`norm`), because a start the attack did not improve on is kept."""
+    adv, found = (x.clone(), torch.zeros(len(x), dtype=torch.bool, device=x.device)) if start is None \
+        else (start[0].clone(), start[1].clone())
+    with torch.no_grad():
+        found &= fmodel(adv).argmax(1) != y
+    if not found.all():
+        rest = ~found
+        _, init_adv, init_found = init(fmodel, x[rest], y[rest], epsilons=None)
+        adv[rest], found[rest] = init_adv, init_found
+    if not found.any():
+        return adv, found
+    _, out, success = attack(fmodel, x[found], y[found], epsilons=None, starting_points=adv[found])
+    closer = distance(x[found], out, norm) < distance(x[found], adv[found], norm)
+    keep = success & closer
+    rows = found.nonzero().squeeze(1)
+    adv[rows[keep]] = out[keep]
     return adv, found

@@ -3,8 +3,10 @@
 Each step evaluates the model, picks the wrong class with the highest score, and moves the image a
 fraction eps towards that class's reconstruction of it: x <- (1 - eps) x + eps x~. Once the model is
 fooled, a binary search on the segment between the clean image and the adversarial shrinks the
-perturbation. Binary ABS sees only the binarised image, so for it every adversarial is
-post-processed: only the pixels whose binarised value must change move, to just across 0.5.
+perturbation. Binary ABS sees only the binarised image, so for it the bisected adversarial is then
+post-processed: only the pixels whose binarised value must change move, to just across 0.5. (The
+bisection runs on the raw point: on a post-processed one, every point short of it binarises back to
+the clean image, and the bisection could not move.)
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def latent_descent(model: ABS, x: torch.Tensor, y: torch.Tensor, eps: float = 1e
         elbo, z = model.search(current[active])
         logits = elbo * model.gamma
         fooled = logits.argmax(1) != y[active]
-        adv[active[fooled]] = _finish(model, x[active[fooled]], current[active[fooled]])
+        adv[active[fooled]] = current[active[fooled]]
         found[active[fooled]] = True
         going = active[~fooled]
         target = logits[~fooled].scatter(1, y[going, None], float("-inf")).argmax(1)

@@ -1,7 +1,7 @@
 """One attack of Table 1 against one model on one batch of test images, verified.
 
 `attack_batch` dispatches on the attack's family (fixed-epsilon with real or estimated gradients,
-minimisation, transfer, Latent Descent), post-processes adversarials for the binarising models, and
+minimisation, transfer, Latent Descent, adaptive), post-processes adversarials for the binarising models, and
 passes everything through `verify`, so what it returns is what gets recorded. Work shared between
 attacks (the substitute's transfer directions, Latent Descent's adversarials, the gradient estimates
 at the clean images) comes from a `Shared` cache, which notebooks/03_attacks keeps on disk.
@@ -41,6 +41,8 @@ def budget_fields(spec: AttackSpec) -> tuple[str, ...]:
     elif spec.family == "minimization":
         own = {"Boundary Attack": ("boundary_steps",), "Salt&Pepper Noise": ("saltpepper_steps",),
                "Pointwise Attack": ("saltpepper_steps", "pointwise_repeats")}[spec.name]
+    elif spec.family == "adaptive":
+        own = ("bb_steps",) if spec.name == "Brendel-Bethge" else ("adaptive_steps",)
     elif spec.gradient == "estimated":
         own = ("ge_step_sizes", "ge_iterative_steps", "ge_grid_points", "ge_bisect_steps")
     else:
@@ -74,8 +76,10 @@ class Shared:
 
 
 def attack_batch(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Tensor,
-                 budget: AttackBudget, shared: Shared, substitute: nn.Module | None = None) -> Verified:
-    """Verified minimal adversarials of `spec` against `target` for the images x with labels y.
+                 budget: AttackBudget, shared: Shared, substitute: nn.Module | None = None,
+                 start: fa.Start | None = None) -> Verified:
+    """Verified minimal adversarials of `spec` against `target` for the images x with labels y; an
+    attack with a start (Boundary, Pointwise, Brendel-Bethge) begins at `start`'s adversarials.
     Seeds torch and NumPy first, so the random attacks (noise, Boundary, Pointwise) repeat exactly."""
     torch.manual_seed(0)
     np.random.seed(0)  # foolbox's Pointwise Attack shuffles pixels with NumPy's global generator
@@ -94,8 +98,11 @@ def attack_batch(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Ten
     if spec.family == "minimization":
         repeats = budget.pointwise_repeats if spec.name == "Pointwise Attack" else 1
         fmodel = fa.foolbox_model(target.model)
-        return best_of([_checked(target, x, y, *fa.minimization(spec, fmodel, x, y, budget), spec.norm)
+        return best_of([_checked(target, x, y, *fa.minimization(spec, fmodel, x, y, budget, start), spec.norm)
                         for _ in range(repeats)])
+    if spec.family == "adaptive":
+        adv, found = fa.adaptive(spec, fa.foolbox_model(target.model), x, y, budget, start)
+        return _checked(target, x, y, adv, found, spec.norm)
     if spec.gradient == "estimated":
         return best_of([_estimated(spec, target, x, y, budget, shared, h) for h in budget.ge_step_sizes])
     grid = geometric_grid(*GRID_RANGE[spec.norm], budget.grid_points)

@@ -8,7 +8,9 @@ interrupted run resumes with the next batch, and a finished (model, attack) pair
 weights and budget settings (those the attack uses: `run.budget_fields`) are unchanged is read back
 instead of rerun. Latent Descent's adversarials, the substitute's transfer directions and the
 gradient estimates at the clean images are cached per batch under ``shared/`` (keyed by the settings
-they depend on) and reused by the other norms and attacks.
+they depend on) and reused by the other norms and attacks. Attacks that start from the best adversarial
+so far (`registry.starts_from`) run after the attacks they start from, and their batches are keyed by
+the starting images too, so a change upstream reruns them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
@@ -29,16 +32,17 @@ from tqdm import tqdm
 from absnb import artifacts, data, profiles, runtime
 from absnb.attacks.distances import check_norm
 from absnb.attacks.estimated import EstimatedGradientModel
-from absnb.attacks.registry import AttackSpec, applies, select
+from absnb.attacks.foolbox_attacks import Start
+from absnb.attacks.registry import AttackSpec, applies, execution_order, select, starts_from
 from absnb.attacks.run import Shared, Target, attack_batch, budget_fields
 from absnb.attacks.verify import Verified
 from absnb.models import PAPER_MODELS, check_name, check_trained, load, weights_digest
 from absnb.results import per_sample_frame
 
 TEST_IMAGES = 10_000
-FIELDS = ("adv", "success", "distance", "prediction", "refused")
+FIELDS = ("adv", "success", "distance", "prediction", "refused", "margin")
 # Bump when a change to the attack code invalidates stored results.
-CODE_VERSION = 4
+CODE_VERSION = 5
 
 
 def select_samples(seed: int, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -116,20 +120,26 @@ class DiskShared(Shared):
 
 def run_pair(prof: profiles.Profile, norm: str, spec: AttackSpec, target: Target, samples: torch.Tensor,
              images: torch.Tensor, labels: torch.Tensor, substitute: torch.nn.Module,
-             budget: profiles.AttackBudget, digests: dict[str, str], force: bool) -> pd.DataFrame:
-    """One (model, attack) pair on all samples, batch by batch; returns its per-sample table."""
+             budget: profiles.AttackBudget, digests: dict[str, str], force: bool,
+             start: Start | None = None) -> pd.DataFrame:
+    """One (model, attack) pair on all samples, batch by batch (from `start`'s adversarials, one per
+    sample, where the attack has a start); returns its per-sample table."""
     base = artifacts.results_path(prof.name, f"attacks/{norm}/{target.name}/{slug(spec.name)}")
     settings = {"budget": {k: getattr(budget, k) for k in budget_fields(spec)}, "attack": spec.name,
                 "norm": norm, "weights": digests[target.name], "substitute": digests["substitute"],
                 "code": CODE_VERSION}
+    if start is not None:
+        settings["start"] = _digest(start)
     whole = _fingerprint(samples=samples.tolist(), **settings)
     meta_path = base.with_suffix(".json")
     if meta_path.exists() and not force and artifacts.load_json(meta_path)["fingerprint"] == whole:
         return pd.read_csv(base.with_suffix(".csv"))
     parts, seconds, queries = [], 0.0, 0
     bar = tqdm(list(samples.split(budget.batch_size)), desc=f"{target.name} · {spec.name}", leave=False)
-    for batch in bar:
-        part = _run_batch(prof, spec, target, batch, images, labels, substitute, budget, settings, force)
+    for i, batch in enumerate(bar):
+        rows = slice(i * budget.batch_size, i * budget.batch_size + len(batch))
+        part = _run_batch(prof, spec, target, batch, images, labels, substitute, budget, settings, force,
+                          None if start is None else (start[0][rows], start[1][rows]))
         parts.append(part)
         seconds, queries = seconds + part["seconds"], queries + part["queries"]
     verified = Verified(**{f: torch.cat([p[f] for p in parts]) for f in FIELDS})
@@ -143,25 +153,47 @@ def run_pair(prof: profiles.Profile, norm: str, spec: AttackSpec, target: Target
 
 def _run_batch(prof: profiles.Profile, spec: AttackSpec, target: Target, batch: torch.Tensor,
                images: torch.Tensor, labels: torch.Tensor, substitute: torch.nn.Module,
-               budget: profiles.AttackBudget, settings: dict, force: bool) -> dict:
+               budget: profiles.AttackBudget, settings: dict, force: bool, start: Start | None) -> dict:
     """One batch of one pair: read back if stored, else attacked, verified and stored at once."""
     root = artifacts.results_path(prof.name, "attacks")
+    batch_settings = settings if start is None else settings | {"start": _digest(start)}
     path = root / settings["norm"] / target.name / f"{slug(spec.name)}.parts" / \
-        f"{_fingerprint(samples=batch.tolist(), **settings)}.pt"
+        f"{_fingerprint(samples=batch.tolist(), **batch_settings)}.pt"
     if path.exists() and not force:
         return artifacts.load_torch(path)
     shared_fp = _fingerprint(samples=batch.tolist(), weights=settings["weights"],
                              substitute=settings["substitute"], code=CODE_VERSION)
     shared = DiskShared(root / "shared" / target.name, shared_fp, force)
     x, y = images[batch.to(images.device)], labels[batch.to(labels.device)]
-    start, queries_before = time.perf_counter(), getattr(target.model, "queries", 0)
-    checked = attack_batch(spec, target, x, y, budget, shared, substitute)
+    if start is not None:
+        start = (start[0].to(x.device), start[1].to(x.device))
+    began, queries_before = time.perf_counter(), getattr(target.model, "queries", 0)
+    checked = attack_batch(spec, target, x, y, budget, shared, substitute, start)
     shared.save_estimates(x)
     part = {f: getattr(checked, f).cpu() for f in FIELDS}
-    part |= {"seconds": time.perf_counter() - start,
+    part |= {"seconds": time.perf_counter() - began,
              "queries": getattr(target.model, "queries", 0) - queries_before}
     artifacts.save_torch(part, path)
     return part
+
+
+def _digest(start: Start) -> str:
+    """A digest of starting images and their mask: batches started elsewhere are different work."""
+    digest = hashlib.sha256(start[0].detach().cpu().numpy().tobytes())
+    digest.update(start[1].detach().cpu().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def best_start(frames: dict[str, pd.DataFrame], adversarials: dict[str, torch.Tensor]) -> Start:
+    """Per sample, the verified adversarial with the smallest distance among the attacks given (frames
+    and adversarials in sample order), and whether there is one (distance finite and above 0)."""
+    names = list(frames)
+    dist = torch.tensor(np.stack([frames[n]["distance"].to_numpy(dtype=float) for n in names]))
+    pick = dist.argmin(0)
+    stacked = torch.stack([adversarials[n] for n in names])
+    best = stacked[pick, torch.arange(len(pick))]
+    chosen = dist[pick, torch.arange(len(pick))]
+    return best, torch.isfinite(chosen) & (chosen > 0)
 
 
 def slug(name: str) -> str:
@@ -212,9 +244,24 @@ def attack_model(profile: str, norm: str, name: str, attacks: list[str], n_sampl
         budget = dataclasses.replace(budget, samples=n_samples)
     samples = select_samples(seed, budget.samples, labels.cpu())
     target = Target(name, load(name, prof).to(device))
-    frames = [run_pair(prof, norm, spec, target, samples, images, labels, substitute, budget, digests, force)
-              for spec in select(norm, attacks) if applies(spec, name)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    specs = [spec for spec in select(norm, attacks) if applies(spec, name)]
+    frames: dict[str, pd.DataFrame] = {}
+    done: list[AttackSpec] = []
+    for spec in execution_order(specs):
+        start, earlier = None, starts_from(spec, done)
+        if earlier:  # else (the attacks it starts from not selected) it starts as foolbox would
+            start = best_start({s.name: frames[s.name] for s in earlier},
+                               {s.name: _stored_adversarials(prof.name, norm, name, s) for s in earlier})
+        frames[spec.name] = run_pair(prof, norm, spec, target, samples, images, labels, substitute, budget,
+                                     digests, force, start)
+        done.append(spec)
+    ordered = [frames[spec.name] for spec in specs]
+    return pd.concat(ordered, ignore_index=True) if ordered else pd.DataFrame()
+
+
+def _stored_adversarials(profile: str, norm: str, model: str, spec: AttackSpec) -> torch.Tensor:
+    path = artifacts.results_path(profile, f"attacks/{norm}/{model}/{slug(spec.name)}.pt")
+    return artifacts.load_torch(path)["adv"]
 
 
 def run_log(profile: str, norm: str) -> pd.DataFrame:

@@ -3,6 +3,8 @@
 An adversarial counts only if the model misclassifies it when run again, its pixels are finite and
 within [0, 1] exactly, and its distance is the one recomputed from the images (never the attack's
 claim). A test image the model already gets wrong is broken at distance 0, whatever the attack did.
+Each result keeps its logit margin (best wrong logit minus the true one, > 0 when misclassified), so
+adversarials that sit just across the decision boundary can be found and re-checked.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Verified:
     distance: torch.Tensor  # recomputed distance; 0 if misclassified when clean, inf if not broken
     prediction: torch.Tensor  # long: the model's prediction on `adv`
     refused: torch.Tensor  # bool: the attack claimed an adversarial and the check refused it
+    margin: torch.Tensor  # best wrong logit minus the true logit on `adv` (> 0 where broken)
 
     @property
     def rejected(self) -> int:
@@ -31,12 +34,19 @@ class Verified:
         return int(self.refused.sum())
 
 
-def predict(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """The model's class for each image, batch by batch, without gradients."""
+def logits(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The model's logits for each image, batch by batch, without gradients."""
     if len(x) == 0:
-        return torch.zeros(0, dtype=torch.long, device=x.device)
+        return torch.zeros(0, 10, device=x.device)
     with torch.no_grad():
-        return torch.cat([model(xb).argmax(1).to(x.device) for xb in x.split(batch_size)])
+        return torch.cat([model(xb).to(x.device) for xb in x.split(batch_size)])
+
+
+def margin(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Best wrong logit minus the true one, per row: > 0 exactly when the row is misclassified
+    (up to ties)."""
+    true = scores.gather(1, y[:, None]).squeeze(1)
+    return scores.scatter(1, y[:, None], float("-inf")).amax(1) - true
 
 
 def verify(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
@@ -46,24 +56,28 @@ def verify(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: to
         raise ValueError(f"shapes disagree: x {tuple(x.shape)}, y {tuple(y.shape)}, "
                          f"candidates {tuple(candidates.shape)}, found {tuple(found.shape)}")
     found = found.bool()
-    clean_pred = predict(model, x, batch_size)
+    clean_scores = logits(model, x, batch_size)
+    clean_pred = clean_scores.argmax(1)
     clean_wrong = clean_pred != y
     flat = candidates.flatten(1)
     in_box = torch.isfinite(flat).all(1) & (flat >= 0).all(1) & (flat <= 1).all(1)
     to_check = (found & ~clean_wrong & in_box).nonzero().squeeze(1)
     accepted = torch.zeros_like(found)
     prediction = clean_pred.clone()
-    adv_pred = predict(model, candidates[to_check], batch_size)
+    adv_scores = logits(model, candidates[to_check], batch_size)
+    adv_pred = adv_scores.argmax(1)
     fooled = adv_pred != y[to_check]
     accepted[to_check[fooled]] = True
     prediction[to_check[fooled]] = adv_pred[fooled]
+    margins = margin(clean_scores, y)
+    margins[to_check[fooled]] = margin(adv_scores[fooled], y[to_check[fooled]])
 
     adv = torch.where(accepted.view(-1, *[1] * (x.dim() - 1)), candidates, x)
     dist = torch.full((len(x),), float("inf"), dtype=x.dtype, device=x.device)
     dist[accepted] = distance(x[accepted], candidates[accepted], norm)
     dist[clean_wrong] = 0.0
     return Verified(adv=adv, success=accepted | clean_wrong, distance=dist, prediction=prediction,
-                    refused=found & ~clean_wrong & ~accepted)
+                    refused=found & ~clean_wrong & ~accepted, margin=margins.to(x.dtype))
 
 
 def best_of(results: list[Verified]) -> Verified:
@@ -80,4 +94,4 @@ def best_of(results: list[Verified]) -> Verified:
 
     return Verified(adv=choose("adv"), success=choose("success"), distance=choose("distance"),
                     prediction=choose("prediction"),
-                    refused=torch.stack([r.refused for r in results]).any(0))
+                    refused=torch.stack([r.refused for r in results]).any(0), margin=choose("margin"))

@@ -4,6 +4,8 @@ For an input x and class y, l_y(x) = max_z -(||x - D_y(z)||^2 + ||z||^2 / 2) / 7
 with a fixed posterior width, up to a constant). The search starts at the best of a fixed bank of
 latents (decoded once per class and cached), then takes Adam steps on z, each followed by a
 projection into the L2 ball of radius 5. The ten decoders run as one set of grouped convolutions.
+With gradients enabled and an input that requires them, `elbo` (and so `forward`) is differentiable in
+x by the envelope (Danskin) theorem: dl_y/dx = -2 (x - D_y(z*_y)) / 784 at the latent the search found.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from absnb.models.binarize import binarize
+from absnb.models.binarize import binarize, binarize_ste
 from absnb.models.vae import DECODER, LATENT_DIM, VAE, Decoder
 
 N_CLASSES = 10
@@ -157,8 +159,25 @@ class ABS(nn.Module):
         return -best.T / N_PIXELS, best_z
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
-        """l_y(x) per image and class, shape (B, 10)."""
-        return self.search(x)[0]
+        """l_y(x) per image and class, shape (B, 10); differentiable in x if x requires grad."""
+        best, best_z = self.search(x)
+        if torch.is_grad_enabled() and x.requires_grad:
+            best = best + self._envelope(x, best_z)
+        return best
+
+    def _envelope(self, x: torch.Tensor, best_z: torch.Tensor) -> torch.Tensor:
+        """A zero (B, 10) whose gradient in x is the envelope gradient -2 (x - D_y(z*_y)) / 784.
+
+        By Danskin's theorem the latent's dependence on x drops out at the optimum, so one decoder
+        pass at the found latents gives the input gradient (the search itself is never unrolled).
+        Binary ABS uses the binarised input and passes the gradient straight through the threshold.
+        """
+        flat = x.reshape(len(x), N_PIXELS)
+        xin = binarize_ste(flat) if self.binary else flat
+        with torch.no_grad():
+            recon = self.stacked(best_z)
+        s = -(xin[None] - recon).pow(2).sum(-1).T / N_PIXELS
+        return s - s.detach()
 
     def reconstruct(self, z: torch.Tensor) -> torch.Tensor:
         """Images (B, 10, 784) that each class's decoder renders from latents (10, B, 8)."""
