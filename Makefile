@@ -87,8 +87,10 @@ test: $(STAMP)
 	ruff check absnb tests notebooks
 	pytest -ra
 
+# ABS inference speed on real test images with the trained ABS of $(PROFILE) (train it first:
+# make train-abs); prints ms/image of the reference loop, the earlier batched path and today's.
 bench: $(STAMP)
-	python -m absnb.bench
+	python -m absnb.bench --profile $(PROFILE)
 
 lint: $(STAMP)
 	ruff check absnb tests notebooks

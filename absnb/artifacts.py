@@ -36,8 +36,52 @@ def checkpoint_path(profile: str, model: str) -> Path:
     return profile_dir(profile) / "checkpoints" / f"{model}.pt"
 
 
+def cache_path(profile: str, name: str) -> Path:
+    """Derived data that is costly to recompute and safe to delete (e.g. the decoded ABS bank)."""
+    return profile_dir(profile) / "cache" / name
+
+
 def results_path(profile: str, name: str) -> Path:
     return profile_dir(profile) / "results" / name
+
+
+def slug(name: str) -> str:
+    """The file name of an attack's results (e.g. "L2 BIM w/ GE" -> "l2_bim_w__ge")."""
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+
+
+def attacks_dir(profile: str, norm: str | None = None) -> Path:
+    """All stored attack results of a profile, or of one norm: <norm>/<model>/<attack>.*"""
+    root = results_path(profile, "attacks")
+    return root if norm is None else root / norm
+
+
+def attack_path(profile: str, norm: str, model: str, attack: str, suffix: str) -> Path:
+    """One (model, attack) pair's results: ".csv" (per sample), ".pt" (adversarials), ".json"
+    (settings and costs), ".parts" (the folder of its finished batches)."""
+    return attacks_dir(profile, norm) / model / f"{slug(attack)}{suffix}"
+
+
+def shared_dir(profile: str, model: str) -> Path:
+    """Work that a model's attacks share per batch (gradient estimates, Latent Descent, transfer)."""
+    return attacks_dir(profile) / "shared" / model
+
+
+def clean_dir(profile: str) -> Path:
+    return results_path(profile, "clean")
+
+
+def clean_path(profile: str, model: str) -> Path:
+    """A model's clean accuracy (and, for Madry et al., its PGD accuracy)."""
+    return clean_dir(profile) / f"{model}.json"
+
+
+def distal_dir(profile: str) -> Path:
+    return results_path(profile, "distal")
+
+
+def distal_path(profile: str, model: str) -> Path:
+    return distal_dir(profile) / f"{model}.pt"
 
 
 @contextlib.contextmanager

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import nbformat
 
-from absnb.attacks.distances import check_norm
-from absnb.models import DISPLAY_NAMES, check_name
-
-NORM_NAMES = {"l0": "L0", "l2": "L2", "linf": "L∞"}
+from absnb.models import check_name
+from absnb.vocabulary import DISPLAY_NAMES, norm_label
 
 
 def title(kind: str, name: str) -> str:
@@ -23,7 +21,7 @@ def title(kind: str, name: str) -> str:
     if kind == "train":
         return f"Training: {DISPLAY_NAMES.get(check_name(name), 'Substitute CNN')}"
     if kind == "attacks":
-        return f"Attacks: {NORM_NAMES[check_norm(name)]}"
+        return f"Attacks: {norm_label(name)}"
     raise ValueError(f"unknown page kind {kind!r}; valid: train, attacks")
 
 

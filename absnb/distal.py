@@ -32,9 +32,10 @@ from tqdm import tqdm
 from absnb import artifacts, profiles, runtime
 from absnb.attacks.gradients import autograd_gradient, coordinate_gradient
 from absnb.attacks.registry import ABS_MODELS, GRADIENT_MODELS
-from absnb.models import DISPLAY_NAMES, PAPER_MODELS, check_name, check_trained, load, weights_digest
+from absnb.models import check_name, check_trained, load, weights_digest
 from absnb.models.abs import ABS
 from absnb.profiles import DistalBudget
+from absnb.vocabulary import DISPLAY_NAMES, PAPER_MODELS
 
 CODE_VERSION = 2
 SHAPE = (1, 28, 28)
@@ -143,7 +144,7 @@ def run_model(profile: str, model: str, seed: int = 0, force: bool = False) -> d
         (budget.images, budget.max_steps)
     settings = {"budget": dataclasses.asdict(budget), "seed": seed, "code": CODE_VERSION,
                 "weights": weights_digest(profile, model)}
-    final = artifacts.results_path(profile, f"distal/{model}.pt")
+    final = artifacts.distal_path(profile, model)
     partial = final.with_suffix(".partial.pt")
     if final.exists() and not force:
         stored = artifacts.load_torch(final)

@@ -15,9 +15,10 @@ import torch
 from tqdm import tqdm
 
 from absnb import artifacts, data, profiles, runtime
-from absnb.models import DISPLAY_NAMES, check_name, check_trained, load, weights_digest
+from absnb.models import check_name, check_trained, load, weights_digest
 from absnb.models.madry import pgd_linf
 from absnb.paths import DATA_DIR
+from absnb.vocabulary import DISPLAY_NAMES
 
 PAPER_TABLE1 = DATA_DIR / "paper_table1.csv"
 
@@ -40,7 +41,7 @@ def test_data(profile: profiles.Profile) -> tuple[torch.Tensor, torch.Tensor]:
 def score_model(name: str, profile: str, force: bool = False) -> dict:
     """Clean test accuracy of one model (and PGD-40 accuracy for Madry et al.), cached on disk."""
     check_name(name, tuple(DISPLAY_NAMES))
-    path = artifacts.results_path(profile, f"clean/{name}.json")
+    path = artifacts.clean_path(profile, name)
     check_trained(name, profile)
     digest = weights_digest(profile, name)
     if path.exists() and not force and artifacts.load_json(path).get("weights_sha256") == digest:

@@ -15,11 +15,9 @@ import pandas as pd
 import torch
 
 from absnb import artifacts, results
-from absnb.attacks.distances import EPSILONS
-from absnb.attacks.suite import slug
-from absnb.models import DISPLAY_NAMES, PAPER_MODELS
 from absnb.paths import DATA_DIR
 from absnb.table1 import NORM_LABELS
+from absnb.vocabulary import DISPLAY_NAMES, EPSILONS, PAPER_MODELS
 
 COLOURS = dict(zip(PAPER_MODELS, plt.get_cmap("tab10").colors, strict=False))
 AXIS = {"l2": "L2 distance", "linf": "L∞ distance", "l0": "L0 distance (pixels)"}
@@ -75,7 +73,7 @@ def figure3_samples(best: pd.DataFrame) -> list[int]:
 
 
 def _adversarial(profile: str, model: str, attack: str, sample: int) -> torch.Tensor:
-    stored = artifacts.load_torch(artifacts.results_path(profile, f"attacks/l2/{model}/{slug(attack)}.pt"))
+    stored = artifacts.load_torch(artifacts.attack_path(profile, "l2", model, attack, ".pt"))
     return stored["adv"][stored["samples"].tolist().index(sample)]
 
 

@@ -7,21 +7,33 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from absnb.vocabulary import DISPLAY_NAMES
+
 OURS, PAPER = "#1f77b4", "#bbbbbb"
 
 
+TRAINING_TITLES = {"loss": "loss", "train_accuracy": "training accuracy",
+                   "squared_error": "squared error (sum of the ten VAEs)", "kl_weight": "KL weight",
+                   "holdout_bank_accuracy": "held-out accuracy, bank only"}
+
+
 def training_curves(log: dict) -> Figure | None:
-    """Loss and training accuracy (or squared error) per epoch of one model's training log."""
+    """Loss and training accuracy (or squared error, KL weight and the held-out accuracy of the cheap
+    inference for ABS) per epoch of one model's training log."""
     history = pd.DataFrame(log["history"])
-    metrics = [m for m in ("loss", "train_accuracy", "squared_error", "kl_weight") if m in history]
+    metrics = [m for m in TRAINING_TITLES if m in history]
     if len(history) < 2 or not metrics:
         return None
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 2.8), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    cols = min(len(metrics), 3)
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), squeeze=False)
+    for ax in axes.flat[len(metrics):]:
+        ax.remove()
+    for ax, metric in zip(axes.flat, metrics):
         ax.plot(history["epoch"], history[metric], marker="o", color=OURS)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_title(metric.replace("_", " "))
+        ax.set_title(TRAINING_TITLES[metric], fontsize=10)
         sns.despine(ax=ax)
     return _finish(fig)
 
@@ -45,8 +57,6 @@ def clean_accuracy_chart(table: pd.DataFrame) -> Figure:
 def distal_grid(records: dict[str, dict], threshold: float, target: int) -> Figure:
     """The distal adversarials: one row per model, one image per noise start, each titled with the
     confidence for `target` that the model gives it (green once it reaches `threshold`)."""
-    from absnb.models import DISPLAY_NAMES
-
     columns = max(len(rec["confidence"]) for rec in records.values())
     fig, axes = plt.subplots(len(records), columns, figsize=(1.45 * columns + 1.3, 1.55 * len(records)),
                              squeeze=False)

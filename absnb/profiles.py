@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from absnb.vocabulary import ALL_MODELS
+
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 
 
@@ -48,6 +50,8 @@ class ABSConfig:
     kl_start: float
     kl_end: float
     kl_anneal_epochs: float
+    augment_p: float  # probability of each augmentation (zoom, shear, elastic) per training image
+    holdout: int  # training images held out to score the cheap inference after every epoch
     n_samples: int
     n_candidates: int
     steps: int
@@ -171,7 +175,6 @@ def _overrides(value: Any, where: str) -> dict:
     """Per-model attack settings: each must be a valid AttackBudget setting of the right type."""
     if not isinstance(value, dict):
         raise ProfileError(f"{where}: expected a table of models, got {value!r}")
-    from absnb.models import ALL_MODELS  # late: absnb.models itself imports this module
 
     out = {}
     for model, settings in value.items():

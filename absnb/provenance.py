@@ -10,8 +10,8 @@ import nbformat
 import pandas as pd
 
 from absnb import artifacts
-from absnb.models import ALL_MODELS
 from absnb.paths import ROOT
+from absnb.vocabulary import ALL_MODELS
 
 KEY_PACKAGES = ("torch", "numpy", "foolbox", "eagerpy", "pandas", "matplotlib", "jupyter-book", "myst-nb",
                 "papermill", "jupytext")
@@ -55,16 +55,14 @@ def notebook_times(profile: str) -> pd.DataFrame:
 def compute_times(profile: str) -> pd.DataFrame:
     """Minutes of compute behind the stored results, per stage, as each result recorded it when it
     was made: unlike notebook times, a rebuild that reuses stored results does not shrink them."""
-    def stored(pattern: str, key: str) -> list[float]:
-        files = artifacts.results_path(profile, "").glob(pattern)
-        return [float(artifacts.load_json(f)[key]) for f in files]
-
     logs = [artifacts.log_path(profile, m) for m in ALL_MODELS]
     stages = {"training (7 networks)": [artifacts.load_json(f)["wall_seconds"] for f in logs if f.exists()],
-              "clean evaluation (without PGD-40)": stored("clean/*.json", "seconds")}
+              "clean evaluation (without PGD-40)": [float(artifacts.load_json(f)["seconds"])
+                                                    for f in artifacts.clean_dir(profile).glob("*.json")]}
     for norm in ("l2", "linf", "l0"):
-        stages[f"attacks {norm}"] = stored(f"attacks/{norm}/*/*.json", "seconds")
-    distal = [f for f in artifacts.results_path(profile, "distal").glob("*.pt")
+        stages[f"attacks {norm}"] = [float(artifacts.load_json(f)["seconds"])
+                                     for f in artifacts.attacks_dir(profile, norm).glob("*/*.json")]
+    distal = [f for f in artifacts.distal_dir(profile).glob("*.pt")
               if not f.name.endswith(".partial.pt")]
     stages["distal adversarials"] = [float(artifacts.load_torch(f)["seconds"]) for f in distal]
     return pd.DataFrame([{"stage": stage, "results": len(secs), "minutes": round(sum(secs) / 60, 1)}

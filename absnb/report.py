@@ -9,8 +9,8 @@ import pandas as pd
 
 from absnb import artifacts, profiles, results, runtime
 from absnb.attacks.registry import attack_names
-from absnb.models import ALL_MODELS, DISPLAY_NAMES
 from absnb.table1 import ACC_TOLERANCE, MEDIAN_FACTOR
+from absnb.vocabulary import ALL_MODELS, DISPLAY_NAMES, norm_label
 
 
 def training_summary(log: dict) -> pd.DataFrame:
@@ -24,6 +24,12 @@ def training_description(log: dict) -> str:
     extra = ""
     if "gamma" in log:
         extra = " Fitted γ per class: " + ", ".join(f"{g:.3f}" for g in log["gamma"]) + "."
+    if "holdout_accuracy" in log:
+        last = log["history"][-1]["holdout_bank_accuracy"]
+        extra = (f" On the {log['holdout']:,} training images held out of training, the full inference "
+                 f"(bank start and Adam steps) classifies **{100 * log['holdout_accuracy']:.2f}%** "
+                 f"correctly; the cheap one (best bank latent only), {100 * last:.2f}% after the last "
+                 f"epoch.")
     return (f"**{name}**, seed {log['seed']}. {run_description(log['profile'])} "
             f"Training took **{log['wall_seconds'] / 60:.1f} min**.{extra}")
 
@@ -46,7 +52,7 @@ def run_summary(profile: str) -> pd.DataFrame:
     rows = []
     for name in ALL_MODELS:
         log_file = artifacts.log_path(profile, name)
-        clean_file = artifacts.results_path(profile, f"clean/{name}.json")
+        clean_file = artifacts.clean_path(profile, name)
         train_s = artifacts.load_json(log_file)["wall_seconds"] if log_file.exists() else None
         eval_s = artifacts.load_json(clean_file)["seconds"] if clean_file.exists() else None
         rows.append({"model": DISPLAY_NAMES.get(name, "Substitute CNN"),
@@ -100,7 +106,7 @@ def uncertainty_table(unc: pd.DataFrame, attack: str = results.ALL_PAPER) -> pd.
 
     cells = {}
     for r in unc.itertuples():
-        label = {"l2": "L2", "linf": "L∞", "l0": "L0"}[r.norm]
+        label = norm_label(r.norm)
         cells.setdefault(DISPLAY_NAMES[r.model], {})[f"{label} median"] = \
             f"{fmt(r.median_distance)} [{fmt(r.median_low)}, {fmt(r.median_high)}]"
         cells[DISPLAY_NAMES[r.model]][f"{label} accuracy"] = \
@@ -108,7 +114,8 @@ def uncertainty_table(unc: pd.DataFrame, attack: str = results.ALL_PAPER) -> pd.
         cells[DISPLAY_NAMES[r.model]]["n"] = str(r.n)
     models = [DISPLAY_NAMES[m] for m in DISPLAY_NAMES if DISPLAY_NAMES[m] in cells]
     table = pd.DataFrame(cells)[models]
-    rows = ["n"] + [f"{label} {what}" for label in ("L2", "L∞", "L0") for what in ("median", "accuracy")]
+    labels = [norm_label(n) for n in ("l2", "linf", "l0")]
+    rows = ["n"] + [f"{label} {what}" for label in labels for what in ("median", "accuracy")]
     return table.reindex([r for r in rows if r in table.index]).fillna("")
 
 

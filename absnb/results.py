@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from absnb.attacks.distances import EPSILONS, check_norm
 from absnb.attacks.registry import is_paper
 from absnb.attacks.verify import Verified
+from absnb.vocabulary import EPSILONS, check_norm
 
 KEYS = ["model", "norm", "attack"]
 ALL_PAPER, ALL_ADAPTIVE = "All", "All incl. adaptive"

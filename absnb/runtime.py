@@ -20,17 +20,11 @@ def configure() -> torch.device:
 
 
 def workers() -> int:
-    """Processes to attack models with side by side: one per core on a CPU (ABSNB_WORKERS overrides),
-    one on a GPU."""
+    """Dask worker processes of a local attack run: one per core on a CPU, each with one torch thread
+    (ABSNB_WORKERS overrides), one on a GPU."""
     if device().type == "cuda":
         return 1
     return int(os.environ.get("ABSNB_WORKERS", os.cpu_count() or 1))
-
-
-def single_thread() -> None:
-    """Initialise a worker process: one torch thread, so that the workers share the cores."""
-    os.environ["ABSNB_THREADS"] = "1"
-    torch.set_num_threads(1)
 
 
 def describe() -> dict[str, str]:

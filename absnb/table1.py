@@ -20,9 +20,8 @@ import pandas as pd
 
 from absnb import artifacts, results
 from absnb.attacks.registry import ATTACKS
-from absnb.attacks.suite import slug
-from absnb.models import DISPLAY_NAMES, PAPER_MODELS
 from absnb.paths import DATA_DIR
+from absnb.vocabulary import DISPLAY_NAMES, PAPER_MODELS
 
 NORM_LABELS = {"l2": "L2", "linf": "Linf", "l0": "L0"}
 ACC_TOLERANCE = 15.0  # percentage points
@@ -33,7 +32,7 @@ ITERATIVE_GE = ("L2 BIM w/ GE", "BIM w/ GE", "MIM w/ GE")
 
 def load_results(profile: str) -> pd.DataFrame:
     """Every stored per-sample attack result of a profile, all norms, models and attacks."""
-    files = sorted(artifacts.results_path(profile, "attacks").glob("*/*/*.csv"))
+    files = sorted(artifacts.attacks_dir(profile).glob("*/*/*.csv"))
     if not files:
         raise FileNotFoundError(f"no attack results for profile {profile!r}; run notebooks/03_attacks "
                                 f"(`make attacks PROFILE={profile}`)")
@@ -66,12 +65,12 @@ def all_label(norm: str, adaptive: bool) -> str:
 
 def _steps(profile: str, norm: str, model: str, attack: str) -> int | None:
     """The "w/ GE" iterations a stored (model, attack) pair ran with (None if not recorded)."""
-    path = artifacts.results_path(profile, f"attacks/{norm}/{model}/{slug(attack)}.json")
+    path = artifacts.attack_path(profile, norm, model, attack, ".json")
     return artifacts.load_json(path)["budget"].get("ge_iterative_steps") if path.exists() else None
 
 
 def _clean(profile: str, model: str) -> dict | None:
-    path = artifacts.results_path(profile, f"clean/{model}.json")
+    path = artifacts.clean_path(profile, model)
     return artifacts.load_json(path) if path.exists() else None
 
 

@@ -21,12 +21,15 @@ from torch import nn
 from tqdm import tqdm
 
 from absnb import artifacts, data, profiles, runtime
+from absnb.augment import Augmentation, augment
 from absnb.evaluate import predict
-from absnb.models import ABS, ALL_MODELS, REQUIRES, build, check_name, inference_config, load_vaes
+from absnb.models import ABS, build, check_name, inference_config, load_vaes
 from absnb.models.abs import fit_gamma
 from absnb.models.madry import pgd_linf
+from absnb.models.stacked_vae import StackedVAE, to_vaes
 from absnb.models.vae import vae_loss
 from absnb.profiles import Profile
+from absnb.vocabulary import ALL_MODELS, REQUIRES
 
 
 def seed_for(model: str, seed: int) -> int:
@@ -172,38 +175,61 @@ def _train_madry(prof: Profile, seed: int, ckpt, device: torch.device):
 
 
 def _train_abs(prof: Profile, seed: int, ckpt, device: torch.device):
-    """Ten VAEs, each on its own class; the KL weight falls linearly from kl_start to kl_end."""
+    """Ten VAEs trained together on class-balanced batches (`batch_size` images of every class per
+    step, lightly augmented), Adam with cosine decay; the KL weight falls linearly from kl_start to
+    kl_end. After every epoch, the cheap inference (bank latents only) scores a held-out slice of the
+    training set; the full inference scores it once at the end."""
     cfg = prof.abs
     x, y = training_data(prof, device)
-    vaes = build("abs", prof).to(device)
-    opt = torch.optim.Adam(vaes.parameters(), lr=cfg.lr)
-    by_class = [(y == c).nonzero().squeeze(1) for c in range(10)]
+    gen = torch.Generator().manual_seed(seed_for("abs", seed))
+    held = torch.randperm(len(x), generator=gen)[: cfg.holdout]
+    train_mask = torch.ones(len(x), dtype=torch.bool)
+    train_mask[held] = False
+    by_class = [(train_mask & (y == c)).nonzero().squeeze(1) for c in range(10)]
+    steps = math.ceil(max(len(m) for m in by_class) / cfg.batch_size)
+    stacked = StackedVAE().to(device)
+    opt = torch.optim.Adam(stacked.parameters(), lr=cfg.lr)
+    aug = Augmentation(p=cfg.augment_p)
 
     def run_epoch(epoch: int) -> dict[str, float]:
-        gen = torch.Generator().manual_seed(seed_for("abs", seed) + epoch)
+        egen = torch.Generator().manual_seed(seed_for("abs", seed) + epoch)
+        orders = [m[torch.randperm(len(m), generator=egen)] for m in by_class]
         totals = {"loss": 0.0, "squared_error": 0.0}
-        seen = 0
-        bar = tqdm(total=len(x), desc=f"abs epoch {epoch + 1}", leave=False)
-        for c, members in enumerate(by_class):
-            batches = [members[i] for i in _batches(len(members), cfg.batch_size, gen)]
-            for b, idx in enumerate(batches):
-                progress = (epoch + b / len(batches)) / max(cfg.kl_anneal_epochs, 1e-9)
-                kl_weight = cfg.kl_start + (cfg.kl_end - cfg.kl_start) * min(1.0, progress)
-                xb = x[idx]
-                loss, se = vae_loss(xb, *vaes[c](xb), kl_weight)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                totals["loss"] += loss.item() * len(idx)
-                totals["squared_error"] += se.item() * len(idx)
-                seen += len(idx)
-                bar.update(len(idx))
-                bar.set_postfix(cls=c, kl_weight=f"{kl_weight:.2f}", se=f"{se.item():.2f}")
-        bar.close()
-        return {k: v / seen for k, v in totals.items()} | {"kl_weight": kl_weight}
+        bar = tqdm(range(steps), desc=f"abs epoch {epoch + 1}", leave=False)
+        for step in bar:
+            progress = (epoch + step / steps) / max(cfg.kl_anneal_epochs, 1e-9)
+            kl_weight = cfg.kl_start + (cfg.kl_end - cfg.kl_start) * min(1.0, progress)
+            _cosine_lr(opt, cfg.lr, epoch * steps + step, cfg.epochs * steps)
+            # image j of class c: the next ones of its shuffled list, wrapping for the smaller classes
+            idx = torch.stack([o[(step * cfg.batch_size + torch.arange(cfg.batch_size)) % len(o)]
+                               for o in orders], 1)  # (batch, 10)
+            xb = augment(x[idx.flatten()], egen, aug).reshape(cfg.batch_size, 10, 28, 28)
+            loss, se = vae_loss(xb, *stacked(xb), kl_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            totals["loss"] += loss.item() / steps
+            totals["squared_error"] += se.item() / steps
+            bar.set_postfix(kl_weight=f"{kl_weight:.2f}", se=f"{se.item() / 10:.2f}")
+        accuracy = _bank_accuracy(stacked, prof, x[held], y[held])
+        stacked.train()
+        return totals | {"kl_weight": kl_weight, "holdout_bank_accuracy": accuracy}
 
-    history = _fit(vaes, opt, cfg.epochs, ckpt, run_epoch, seed_for("abs", seed))
-    return vaes.state_dict(), history, {}
+    history = _fit(stacked, opt, cfg.epochs, ckpt, run_epoch, seed_for("abs", seed))
+    vaes = nn.ModuleList(to_vaes(stacked.cpu()))
+    model = ABS(list(vaes), inference_config(prof)).to(device)
+    logits = predict(model, x[held], prof.abs_batch_size, "ABS on the held-out training images")
+    full = (logits.argmax(1) == y[held].cpu()).float().mean().item()
+    return vaes.state_dict(), history, {"holdout": cfg.holdout, "holdout_accuracy": full}
+
+
+def _bank_accuracy(stacked: StackedVAE, prof: Profile, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy of the cheap inference (best bank latent per class, no Adam steps) on x."""
+    model = ABS(to_vaes(stacked.cpu()), inference_config(prof))
+    stacked.to(x.device)
+    with torch.no_grad():
+        elbo = torch.cat([model.bank_elbo(chunk.cpu()) for chunk in x.split(250)])
+    return (elbo.argmax(1) == y.cpu()).float().mean().item()
 
 
 def _fit_binary_abs(prof: Profile, seed: int, ckpt, device: torch.device):

@@ -32,9 +32,11 @@
 # paper's attacks that ran before them, Brendel–Bethge from the best of all; each keeps its start
 # where it does not improve on it.
 #
-# The code is `absnb.attacks.suite.run_norm`; results are stored per (model, attack) under
-# `artifacts/<profile>/results/attacks/<norm>/`, and a rerun reuses them. On a CPU, the models are
-# attacked by one worker process per core (`ABSNB_WORKERS` overrides), each with one torch thread.
+# The code is `absnb.attacks.plan.run_norm`: the run is a plan of independent tasks (one attack on one
+# batch of one model's samples), each stored under `artifacts/<profile>/results/attacks/<norm>/` as
+# soon as it is done, so a rerun reuses them and an interrupted run resumes. The plan runs on a Dask
+# cluster: by default a local one with one worker process per core (`ABSNB_WORKERS` overrides), each
+# with one torch thread; `scheduler` (or `ABSNB_SCHEDULER`) names an existing cluster instead.
 
 # %% tags=["parameters", "remove-cell"]
 norm = "l2"
@@ -44,16 +46,18 @@ attacks = None  # None for every attack of the norm, or e.g. "FGM, Boundary Atta
 n_samples = None  # None: the profile's per-model sample counts
 seed = 0
 force = False
+scheduler = None  # None: a local Dask cluster; or the address of one, e.g. "tcp://host:8786"
 
 # %%
 from IPython.display import Markdown, display
 
 from absnb import report
-from absnb.attacks import suite
-from absnb.attacks.distances import EPSILONS
+from absnb.attacks import plan, selection, store
+from absnb.vocabulary import EPSILONS
 
-model_names, specs = suite.check_request(norm, suite.parse_names(models), suite.parse_names(attacks))
-suite.check_weights(profile, model_names)
+model_names, specs = selection.check_request(norm, selection.parse_names(models),
+                                            selection.parse_names(attacks))
+selection.check_weights(profile, model_names)
 display(Markdown(f"**Norm {norm}**, threshold ε = {EPSILONS[norm]:g}. {report.run_description(profile)}"))
 report.attack_budgets(profile, model_names, n_samples)
 
@@ -64,7 +68,8 @@ report.attack_budgets(profile, model_names, n_samples)
 # selection, so every model is attacked on the ABS models' samples too.
 
 # %%
-frame = suite.run_norm(profile, norm, model_names, [s.name for s in specs], n_samples, seed, force)
+frame = plan.run_norm(profile, norm, model_names, [s.name for s in specs], n_samples, seed, force,
+                      scheduler=scheduler)
 
 # %% [markdown]
 # ## Median adversarial distance / accuracy at ε
@@ -92,4 +97,4 @@ report.attack_wins(frame)
 # does not add to it), model queries for the ABS models and adversarials refused by the checks.
 
 # %%
-report.attack_costs(suite.run_log(profile, norm))
+report.attack_costs(store.run_log(profile, norm))

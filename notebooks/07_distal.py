@@ -40,7 +40,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from absnb import distal, plots, profiles, report
-from absnb.attacks.suite import parse_names
+from absnb.attacks.selection import parse_names
 
 budget = profiles.load(profile).distal
 records = distal.run(profile, parse_names(models), seed, force)

@@ -14,6 +14,7 @@ from absnb.models.abs import (
     ABS,
     InferenceConfig,
     StackedDecoder,
+    bank_cost,
     best_bank_start,
     fit_gamma,
     latent_bank,
@@ -100,6 +101,17 @@ def test_elbo_equals_its_definition_at_the_optimum_of_a_brute_force_search(model
     assert (elbo >= bank_best - 1e-6).all()  # the search starts at the best bank latent, keeps the best
     no_steps = ABS(list(model.vaes), InferenceConfig(n_samples=300, n_candidates=333, steps=0))
     torch.testing.assert_close(no_steps.elbo(images), bank_best, rtol=0, atol=1e-5)
+    torch.testing.assert_close(model.bank_elbo(images), bank_best, rtol=0, atol=1e-5)
+
+
+def test_search_in_chunks_equals_one_batched_search(model, images, monkeypatch):
+    """Chunking the images (for the CPU cache) must not change any logit or latent."""
+    whole_elbo, whole_z = model.search(images)
+    monkeypatch.setattr(ABS, "CPU_CHUNK", 3)
+    chunked_elbo, chunked_z = model.search(images)
+    assert len(images) > 3
+    torch.testing.assert_close(chunked_elbo, whole_elbo, rtol=0, atol=1e-6)
+    torch.testing.assert_close(chunked_z, whole_z, rtol=0, atol=1e-5)
 
 
 # --- building blocks --------------------------------------------------------------------------
@@ -164,7 +176,7 @@ def test_best_bank_start_minimises_error_plus_half_squared_norm():
     bank_z = torch.randn(40, LATENT_DIM, generator=gen) * 2
     bank_x = torch.rand(3, 40, 784, generator=gen)
     x = torch.rand(5, 784, generator=gen)
-    chosen = best_bank_start(x, bank_x, bank_z)
+    chosen = best_bank_start(x, bank_x, bank_z, bank_cost(bank_x, bank_z))
     assert chosen.shape == (3, 5, LATENT_DIM)
     for c in range(3):
         for b in range(5):
@@ -178,7 +190,7 @@ def test_best_bank_start_prefers_the_smaller_latent_when_images_tie():
     """The prior term matters: equal reconstructions, different norms -> the smaller norm wins."""
     bank_z = torch.tensor([[3.0] + [0.0] * 7, [1.0] + [0.0] * 7])
     bank_x = torch.full((1, 2, 784), 0.5)
-    chosen = best_bank_start(torch.full((1, 784), 0.5), bank_x, bank_z)
+    chosen = best_bank_start(torch.full((1, 784), 0.5), bank_x, bank_z, bank_cost(bank_x, bank_z))
     assert torch.equal(chosen[0, 0], bank_z[1])
 
 

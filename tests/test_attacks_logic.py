@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from absnb.attacks.distances import EPSILONS, NORMS, check_norm, distance
+from absnb.attacks.distances import distance
 from absnb.attacks.postprocess import binary_postprocess
 from absnb.attacks.verify import verify
 from absnb.models.binarize import binarize
+from absnb.vocabulary import EPSILONS, NORMS, check_norm
 
 # --- distances --------------------------------------------------------------------------------
 

@@ -77,7 +77,7 @@ def test_gradient_is_the_closed_form_at_the_searched_latent(model, images):
     grad = _jacobian(model(x), x)
     _, z_star = model.search(images)
     torch.testing.assert_close(grad, _closed_form(model, images, z_star), rtol=1e-6, atol=1e-9)
-    z0 = best_bank_start(images.reshape(len(images), 784), model.bank_x, model.bank_z)
+    z0 = best_bank_start(images.reshape(len(images), 784), model.bank_x, model.bank_z, model.bank_cost)
     assert not torch.allclose(grad, _closed_form(model, images, z0), rtol=1e-2, atol=0)
 
 
@@ -105,7 +105,7 @@ def test_finite_differences_agree_tightly_once_the_search_converges(vaes, images
     assert 0.98 < s["median ratio"] < 1.02
     assert s["rank correlation"] > 0.85
     flat = images.reshape(len(images), 784)
-    z0 = best_bank_start(flat, model.bank_x, model.bank_z)
+    z0 = best_bank_start(flat, model.bank_x, model.bank_z, model.bank_cost)
     v = torch.randn(len(images), 2, 784, generator=torch.Generator().manual_seed(0))
     v = v / v.norm(dim=2, keepdim=True)  # the directions envelope_check drew (same seed, same order)
     at_start = torch.einsum("ncp,ndp->ndc", _closed_form(model, images, z0), v).flatten().double().numpy()
@@ -118,7 +118,7 @@ def _unrolled_elbo(model: ABS, x: torch.Tensor) -> torch.Tensor:
     argmin, piecewise constant in x)."""
     cfg, beta1, beta2, eps = model.cfg, 0.9, 0.999, 1e-8
     flat = x.reshape(len(x), 784)
-    z = best_bank_start(flat.detach(), model.bank_x, model.bank_z).requires_grad_(True)
+    z = best_bank_start(flat.detach(), model.bank_x, model.bank_z, model.bank_cost).requires_grad_(True)
     m, v, best = torch.zeros_like(z), torch.zeros_like(z), None
     for t in range(cfg.steps + 1):
         loss = (flat[None] - model.stacked(z)).pow(2).sum(-1) + 0.5 * z.pow(2).sum(-1)

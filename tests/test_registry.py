@@ -15,7 +15,7 @@ from absnb.attacks.registry import (
     starts_from,
 )
 from absnb.evaluate import PAPER_TABLE1
-from absnb.models import DISPLAY_NAMES
+from absnb.vocabulary import DISPLAY_NAMES
 
 NORM_OF = {"l2": "L2", "linf": "Linf", "l0": "L0"}
 

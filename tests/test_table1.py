@@ -10,7 +10,7 @@ import pytest
 
 from absnb import artifacts, table1
 from absnb.attacks.registry import ATTACKS, applies
-from absnb.models import PAPER_MODELS
+from absnb.vocabulary import PAPER_MODELS
 
 
 @pytest.mark.parametrize("ours_median, ours_acc, paper_median, paper_acc, expected", [

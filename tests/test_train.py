@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from absnb import artifacts, profiles, train
+from absnb.models.abs import decode_bank
 
 
 @pytest.fixture
@@ -65,3 +67,25 @@ def test_clean_score_is_reused_only_for_the_weights_it_scored(tiny):
     retrained = evaluate.score_model("cnn", "smoke")
     assert retrained["weights_sha256"] != first["weights_sha256"]
     assert retrained["accuracy"] > first["accuracy"] + 0.3, "the trained CNN is scored, not the random one"
+
+
+def test_abs_logs_held_out_accuracy_and_caches_its_decoded_bank(tiny):
+    from absnb import models
+
+    log = train.train("abs", "smoke")
+    assert all(0 <= h["holdout_bank_accuracy"] <= 1 for h in log["history"])
+    assert log["holdout"] == tiny["profile"].abs.holdout and 0 <= log["holdout_accuracy"] <= 1
+    prof = tiny["profile"]
+    first = models.load("abs", prof)
+    cached = list(artifacts.cache_path("smoke", "").glob("abs_bank_*.pt"))
+    assert len(cached) == 1
+    again = models.load("abs", prof)  # the second load reads the cache
+    assert torch.equal(again.bank_x, first.bank_x)
+    fresh = decode_bank(again.stacked, again.bank_z)
+    torch.testing.assert_close(again.bank_x, fresh, rtol=0, atol=1e-6)
+    train.train("abs", "smoke", force=True, seed=1)  # new weights: a new cache entry, not the old bank
+    retrained = models.load("abs", prof)
+    assert len(list(artifacts.cache_path("smoke", "").glob("abs_bank_*.pt"))) == 2
+    torch.testing.assert_close(retrained.bank_x, decode_bank(retrained.stacked, retrained.bank_z),
+                               rtol=0, atol=1e-6)
+    assert not torch.equal(retrained.bank_x, first.bank_x)

@@ -1,18 +1,10 @@
-"""The three norms of the paper's evaluation, their thresholds ε, and per-sample distances."""
+"""Per-sample distances of adversarials in the three norms of the paper's evaluation."""
 
 from __future__ import annotations
 
 import torch
 
-NORMS = ("l0", "l2", "linf")
-# Table 1 reports accuracy at these ε (L0: number of changed pixels).
-EPSILONS = {"l0": 12.0, "l2": 1.5, "linf": 0.3}
-
-
-def check_norm(norm: str) -> str:
-    if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}; valid norms: {', '.join(NORMS)}")
-    return norm
+from absnb.vocabulary import check_norm
 
 
 def distance(x: torch.Tensor, adv: torch.Tensor, norm: str) -> torch.Tensor:

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from absnb.attacks.distances import check_norm
-from absnb.models import PAPER_MODELS
+from absnb.vocabulary import PAPER_MODELS, check_norm
 
 GRADIENT_MODELS = ("cnn", "binary_cnn", "madry")
 ABS_MODELS = ("abs", "binary_abs")

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import hashlib
 
+import torch
 from torch import nn
 
 from absnb import artifacts, data
-from absnb.models.abs import ABS, InferenceConfig
+from absnb.models.abs import ABS, InferenceConfig, StackedDecoder, decode_bank, latent_bank
 from absnb.models.cnn import CNN, SUBSTITUTE_CHANNELS
 from absnb.models.madry import MadryNet
 from absnb.models.nearest import NearestNeighbour
 from absnb.models.vae import VAE
 from absnb.profiles import Profile
-
-# Order and display names of the paper's Table 1 (the substitute is not scored there).
-DISPLAY_NAMES = {"cnn": "CNN", "binary_cnn": "Binary CNN", "nearest": "Nearest Neighbor",
-                 "madry": "Madry et al.", "binary_abs": "Binary ABS", "abs": "ABS"}
-PAPER_MODELS = tuple(DISPLAY_NAMES)
-ALL_MODELS = (*PAPER_MODELS, "substitute")
-# What each model's weights file depends on (Binary ABS reuses the ABS VAEs).
-REQUIRES = {"binary_abs": ("abs",)}
+from absnb.vocabulary import ALL_MODELS, REQUIRES
 
 
 def check_name(name: str, valid: tuple[str, ...] = ALL_MODELS) -> str:
@@ -68,8 +62,9 @@ def load(name: str, profile: Profile) -> nn.Module:
         gamma = None
         if name == "binary_abs":
             gamma = artifacts.load_torch(artifacts.weights_path(profile.name, name))["gamma"]
-        return ABS(load_vaes(profile), inference_config(profile), binary=name == "binary_abs",
-                   gamma=gamma).eval()
+        vaes, cfg = load_vaes(profile), inference_config(profile)
+        return ABS(vaes, cfg, binary=name == "binary_abs", gamma=gamma,
+                   bank_x=cached_bank(profile, vaes, cfg)).eval()
     net = build(name, profile)
     net.load_state_dict(artifacts.load_torch(artifacts.weights_path(profile.name, name)))
     return net.eval()
@@ -80,6 +75,19 @@ def load_vaes(profile: Profile) -> list[VAE]:
     vaes = build("abs", profile)
     vaes.load_state_dict(artifacts.load_torch(artifacts.weights_path(profile.name, "abs")))
     return list(vaes.eval())
+
+
+def cached_bank(profile: Profile, vaes: list[VAE], cfg: InferenceConfig) -> torch.Tensor:
+    """The decoded latent bank of the trained ABS VAEs, from a disk cache keyed by the weights' and
+    the bank's digest (decoding it costs ~10 s per load; ABS and Binary ABS share it)."""
+    key = hashlib.sha256(artifacts.weights_path(profile.name, "abs").read_bytes())
+    key.update(repr((cfg.n_samples, cfg.n_candidates, cfg.seed)).encode())
+    path = artifacts.cache_path(profile.name, f"abs_bank_{key.hexdigest()[:16]}.pt")
+    if path.exists():
+        return artifacts.load_torch(path)
+    bank = decode_bank(StackedDecoder([v.decoder for v in vaes]), latent_bank(cfg))
+    artifacts.save_torch(bank, path)
+    return bank
 
 
 def weights_digest(profile: str, model: str) -> str:

@@ -50,12 +50,24 @@ def project_l2(z: torch.Tensor, radius: float) -> torch.Tensor:
     return z * (radius / norm).clamp(max=1.0)
 
 
-def best_bank_start(x: torch.Tensor, bank_x: torch.Tensor, bank_z: torch.Tensor) -> torch.Tensor:
-    """For images x (B, 784) and decoded banks (C, S, 784) of latents (S, 8): the bank latent that
-    minimises squared error + ||z||^2 / 2, per class and image, shape (C, B, 8)."""
-    cross = torch.einsum("csp,bp->csb", bank_x, x)
-    loss = bank_x.pow(2).sum(-1, keepdim=True) - 2 * cross + 0.5 * bank_z.pow(2).sum(-1)[None, :, None]
-    return bank_z[loss.argmin(dim=1)]
+def bank_cost(bank_x: torch.Tensor, bank_z: torch.Tensor) -> torch.Tensor:
+    """The image-independent part ||D_c(z)||^2 + ||z||^2 / 2 of the loss of every bank latent, (C, S)."""
+    return bank_x.pow(2).sum(-1) + 0.5 * bank_z.pow(2).sum(-1)[None]
+
+
+def bank_losses(x: torch.Tensor, bank_x: torch.Tensor, cost: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For images x (B, 784), decoded banks (C, S, 784) and their `bank_cost`: the lowest loss
+    ||x - D_c(z)||^2 + ||z||^2 / 2 over the bank, (C, B), and the index of the latent reaching it."""
+    loss = cost[:, :, None] - 2 * torch.einsum("csp,bp->csb", bank_x, x)
+    best, index = loss.min(dim=1)
+    return best + x.pow(2).sum(-1), index
+
+
+def best_bank_start(x: torch.Tensor, bank_x: torch.Tensor, bank_z: torch.Tensor,
+                    cost: torch.Tensor) -> torch.Tensor:
+    """The bank latent that minimises squared error + ||z||^2 / 2, per class and image, (C, B, 8)."""
+    return bank_z[bank_losses(x, bank_x, cost)[1]]
 
 
 def optimise_latents(decode: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
@@ -87,6 +99,12 @@ def optimise_latents(decode: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
             step = lr * (m / (1 - beta1 ** (t + 1))) / ((v / (1 - beta2 ** (t + 1))).sqrt() + eps)
             z = project_l2(z.detach() - step, radius)
     return best, best_z
+
+
+def decode_bank(stacked: StackedDecoder, bank_z: torch.Tensor) -> torch.Tensor:
+    """Every class's rendering of every bank latent, (C, S, 784); small chunks stay in the cache."""
+    with torch.no_grad():
+        return torch.cat([stacked(z.expand(stacked.n, -1, -1)) for z in bank_z.split(32)], 1)
 
 
 class StackedDecoder(nn.Module):
@@ -134,8 +152,14 @@ def _fold_bn(net: nn.Sequential) -> list[tuple[torch.Tensor, torch.Tensor]]:
 class ABS(nn.Module):
     """The ABS classifier: logits are gamma_y * l_y(x); `binary` binarises the input at test time."""
 
+    # Images per batched search on a CPU: beyond a few dozen the grouped convolutions fall out of the
+    # cache and run slower per image (measured by `make bench`); a GPU searches the whole batch.
+    CPU_CHUNK = 16
+
     def __init__(self, vaes: list[VAE], cfg: InferenceConfig = InferenceConfig(),
-                 binary: bool = False, gamma: torch.Tensor | None = None) -> None:
+                 binary: bool = False, gamma: torch.Tensor | None = None,
+                 bank_x: torch.Tensor | None = None) -> None:
+        """`bank_x`: the decoded bank (`decode_bank`) if already at hand, e.g. from a disk cache."""
         super().__init__()
         self.cfg = cfg
         self.binary = binary
@@ -144,19 +168,32 @@ class ABS(nn.Module):
         self.stacked = StackedDecoder([v.decoder for v in vaes])
         self.register_buffer("gamma", torch.ones(N_CLASSES) if gamma is None else gamma.float())
         self.register_buffer("bank_z", latent_bank(cfg), persistent=False)
-        with torch.no_grad():
-            chunks = [self.stacked(z.expand(N_CLASSES, -1, -1)) for z in self.bank_z.split(500)]
-            self.register_buffer("bank_x", torch.cat(chunks, 1), persistent=False)
+        if bank_x is None:
+            bank_x = decode_bank(self.stacked, self.bank_z)
+        if bank_x.shape != (N_CLASSES, cfg.n_samples, N_PIXELS):
+            raise ValueError(f"decoded bank of shape {tuple(bank_x.shape)} does not fit {cfg}")
+        self.register_buffer("bank_x", bank_x, persistent=False)
+        self.register_buffer("bank_cost", bank_cost(self.bank_x, self.bank_z), persistent=False)
 
     def search(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """l_y(x) per image and class, shape (B, 10), and the latents that reach it, (10, B, 8): all
-        classes and images in one batched search."""
+        classes in one batched search, images in chunks of `CPU_CHUNK` on a CPU."""
         flat = self._prepare(x)
         self.queries += len(flat)
-        z0 = best_bank_start(flat, self.bank_x, self.bank_z)
+        size = self.CPU_CHUNK if flat.device.type == "cpu" else len(flat)
+        parts = [self._search(chunk) for chunk in flat.split(max(size, 1))]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts], 1)
+
+    def _search(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z0 = best_bank_start(flat, self.bank_x, self.bank_z, self.bank_cost)
         best, best_z = optimise_latents(self.stacked, flat[None], z0, self.cfg.steps, self.cfg.lr,
                                         self.cfg.radius)
         return -best.T / N_PIXELS, best_z
+
+    def bank_elbo(self, x: torch.Tensor) -> torch.Tensor:
+        """The cheap inference: l_y(x) over the bank latents only (no Adam steps), shape (B, 10)."""
+        flat = self._prepare(x)
+        return -bank_losses(flat, self.bank_x, self.bank_cost)[0].T / N_PIXELS
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
         """l_y(x) per image and class, shape (B, 10); differentiable in x if x requires grad."""
@@ -189,7 +226,7 @@ class ABS(nn.Module):
         flat = self._prepare(x)
         columns = []
         for c, vae in enumerate(self.vaes):
-            z0 = best_bank_start(flat, self.bank_x[c:c + 1], self.bank_z)[0]
+            z0 = best_bank_start(flat, self.bank_x[c:c + 1], self.bank_z, self.bank_cost[c:c + 1])[0]
             columns.append(optimise_latents(vae.decoder, flat, z0, self.cfg.steps, self.cfg.lr,
                                             self.cfg.radius)[0])
         return -torch.stack(columns, 1) / N_PIXELS

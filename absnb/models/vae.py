@@ -60,7 +60,8 @@ class VAE(nn.Module):
 def vae_loss(x: torch.Tensor, recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
              kl_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch means of the squared error (Gaussian likelihood) and of the KL to N(0, I); returns
-    (loss to minimise = SE + kl_weight * KL, SE)."""
-    se = (x.flatten(1) - recon).pow(2).sum(1).mean()
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+    (loss to minimise = SE + kl_weight * KL, SE). With stacked VAEs (recon (B, G, 784)), the sums of
+    the G VAEs' batch means, so each VAE gets exactly the gradient of its own loss."""
+    se = (x.reshape(recon.shape) - recon).pow(2).sum(-1).mean(0).sum()
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1).mean(0).sum()
     return se + kl_weight * kl, se

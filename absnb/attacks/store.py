@@ -1,0 +1,170 @@
+"""Where attack results live, and when a stored one is still valid.
+
+Layout (`artifacts.attack_path`) under artifacts/<profile>/results/attacks/:
+``<norm>/<model>/<attack>.csv`` (one row per sample: label, prediction, distance, success, rejected,
+margin), ``.pt`` (the verified adversarial images, for Figure 3) and ``.json`` (budget, samples,
+seconds, model queries, rejected count). Each batch of samples is stored on its own as soon as it is
+done (``<attack>.parts/``, keyed by a digest of its samples and of every setting its result depends
+on: the budget fields the attack uses, the weights, the starting images, `CODE_VERSION`), so an
+interrupted run resumes with the missing batches. Latent Descent's adversarials, the substitute's
+transfer directions and the gradient estimates at the clean images are cached per batch under
+``shared/`` and reused by the other norms and attacks. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from absnb import artifacts, profiles
+from absnb.attacks.estimated import EstimatedGradientModel
+from absnb.attacks.foolbox_attacks import Start
+from absnb.attacks.registry import AttackSpec
+from absnb.attacks.run import Shared, Target, attack_batch, budget_fields
+from absnb.attacks.verify import Verified
+from absnb.results import per_sample_frame
+
+FIELDS = ("adv", "success", "distance", "prediction", "refused", "margin")
+# Bump when a change to the attack code invalidates stored results.
+CODE_VERSION = 5
+
+
+def fingerprint(**parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def digest(start: Start) -> str:
+    """A digest of starting images and their mask: batches started elsewhere are different work."""
+    sha = hashlib.sha256(start[0].detach().cpu().numpy().tobytes())
+    sha.update(start[1].detach().cpu().numpy().tobytes())
+    return sha.hexdigest()[:20]
+
+
+def pair_settings(norm: str, spec: AttackSpec, budget: profiles.AttackBudget,
+                  digests: dict[str, str], model: str) -> dict:
+    """Everything a pair's results depend on, apart from its samples and its starting images."""
+    return {"budget": {k: getattr(budget, k) for k in budget_fields(spec)}, "attack": spec.name,
+            "norm": norm, "weights": digests[model], "substitute": digests["substitute"],
+            "code": CODE_VERSION}
+
+
+class DiskShared(Shared):
+    """`Shared` work kept on disk per batch of samples (and the gradient estimates of clean images)."""
+
+    def __init__(self, directory: Path, fingerprint: str, force: bool) -> None:
+        super().__init__()
+        self.directory, self.fingerprint, self.force = directory, fingerprint, force
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key.replace('/', '_')}-{self.fingerprint}.pt"
+
+    def get(self, key: str, compute: Callable[[], object]) -> object:
+        if key in self.memory:
+            return self.memory[key]
+        path = self._path(key)
+        if key.startswith("estimator/"):
+            wrapper = compute()
+            if path.exists() and not self.force:
+                wrapper.cache.update(artifacts.load_torch(path))
+            self.memory[key] = wrapper
+        elif path.exists() and not self.force:
+            self.memory[key] = artifacts.load_torch(path)
+        else:
+            self.memory[key] = compute()
+            artifacts.save_torch(self.memory[key], path)
+        return self.memory[key]
+
+    def save_estimates(self, x: torch.Tensor) -> None:
+        """Store the gradient estimates at the clean images: every later run and norm starts there."""
+        keys = [EstimatedGradientModel.key(image) for image in x]
+        for key, value in self.memory.items():
+            if key.startswith("estimator/"):
+                clean = {k: value.cache[k] for k in keys if k in value.cache}
+                if clean:
+                    artifacts.save_torch(clean, self._path(key))
+
+
+def batch_path(profile: str, settings: dict, model: str, batch: torch.Tensor,
+               start: Start | None) -> Path:
+    """Where one batch of one pair is stored: keyed by its samples, settings and start."""
+    keyed = settings if start is None else settings | {"start": digest(start)}
+    parts = artifacts.attack_path(profile, settings["norm"], model, settings["attack"], ".parts")
+    return parts / f"{fingerprint(samples=batch.tolist(), **keyed)}.pt"
+
+
+def run_batch(profile: str, spec: AttackSpec, name: str, load_target: Callable[[], Target],
+              batch: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
+              substitute: Callable[[], torch.nn.Module], budget: profiles.AttackBudget, settings: dict,
+              force: bool, start: Start | None) -> dict:
+    """One batch of model `name` under one attack: read back if stored, else attacked, verified and
+    stored at once. `load_target` and `substitute` load the models only if it has to be attacked."""
+    path = batch_path(profile, settings, name, batch, start)
+    if path.exists() and not force:
+        return artifacts.load_torch(path)
+    model = load_target()
+    shared_fp = fingerprint(samples=batch.tolist(), weights=settings["weights"],
+                            substitute=settings["substitute"], code=CODE_VERSION)
+    shared = DiskShared(artifacts.shared_dir(profile, model.name), shared_fp, force)
+    x, y = images[batch.to(images.device)], labels[batch.to(labels.device)]
+    if start is not None:
+        start = (start[0].to(x.device), start[1].to(x.device))
+    began, queries_before = time.perf_counter(), getattr(model.model, "queries", 0)
+    checked = attack_batch(spec, model, x, y, budget, shared, substitute(), start)
+    shared.save_estimates(x)
+    part = {f: getattr(checked, f).cpu() for f in FIELDS}
+    part |= {"seconds": time.perf_counter() - began,
+             "queries": getattr(model.model, "queries", 0) - queries_before}
+    artifacts.save_torch(part, path)
+    return part
+
+
+def best_start(distances: dict[str, torch.Tensor], adversarials: dict[str, torch.Tensor]) -> Start:
+    """Per sample, the verified adversarial with the smallest distance among the attacks given (all in
+    sample order), and whether there is one (distance finite and above 0)."""
+    names = list(distances)
+    dist = torch.stack([torch.as_tensor(distances[n], dtype=torch.float64) for n in names])
+    pick = dist.argmin(0)
+    stacked = torch.stack([adversarials[n] for n in names])
+    best = stacked[pick, torch.arange(len(pick))]
+    chosen = dist[pick, torch.arange(len(pick))]
+    return best, torch.isfinite(chosen) & (chosen > 0)
+
+
+def finish_pair(profile: str, model: str, samples: torch.Tensor, labels: torch.Tensor, settings: dict,
+                parts: list[dict], start: Start | None) -> pd.DataFrame:
+    """Join a pair's batches (in sample order) into its per-sample table and store the pair's files,
+    unless the stored ones already hold exactly these results."""
+    norm, attack = settings["norm"], settings["attack"]
+    if start is not None:
+        settings = settings | {"start": digest(start)}
+    whole = fingerprint(samples=samples.tolist(), **settings)
+    meta_path = artifacts.attack_path(profile, norm, model, attack, ".json")
+    verified = Verified(**{f: torch.cat([p[f] for p in parts]) for f in FIELDS})
+    frame = per_sample_frame(model, norm, attack, samples, labels[samples], verified)
+    if meta_path.exists() and artifacts.load_json(meta_path)["fingerprint"] == whole:
+        return frame
+    artifacts.save_torch({"samples": samples, "adv": verified.adv},
+                         artifacts.attack_path(profile, norm, model, attack, ".pt"))
+    artifacts.save_csv(frame, artifacts.attack_path(profile, norm, model, attack, ".csv"))
+    artifacts.save_json({"fingerprint": whole, **settings, "samples": len(samples),
+                         "seconds": sum(p["seconds"] for p in parts),
+                         "queries": sum(p["queries"] for p in parts),
+                         "rejected": verified.rejected}, meta_path)
+    return frame
+
+
+def run_log(profile: str, norm: str) -> pd.DataFrame:
+    """Budgets, wall time and model queries of every stored (model, attack) pair of a norm."""
+    rows = []
+    for path in sorted(artifacts.attacks_dir(profile, norm).glob("*/*.json")):
+        meta = artifacts.load_json(path)
+        rows.append({"model": path.parent.name, "attack": meta["attack"], "samples": meta["samples"],
+                     "seconds": meta["seconds"], "queries": meta["queries"], "rejected": meta["rejected"]})
+    return pd.DataFrame(rows)
+

@@ -1,0 +1,262 @@
+"""An attack run's bookkeeping: the fixed sample selection, clear errors for bad names, stored results
+that an interrupted run resumes from and a finished run reuses, and a plan whose results do not
+depend on where its tasks run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from absnb import artifacts, profiles
+from absnb.attacks import plan, selection, store
+from absnb.attacks.registry import select
+from absnb.attacks.run import budget_fields
+from absnb.attacks.verify import verify
+from absnb.data import load_split
+from absnb.models.cnn import CNN
+
+
+def test_selection_is_seeded_and_nested():
+    assert torch.equal(selection.select_samples(0, 50), selection.select_samples(0, 50))
+    assert torch.equal(selection.select_samples(0, 200)[:50], selection.select_samples(0, 50))
+    assert not torch.equal(selection.select_samples(1, 50), selection.select_samples(0, 50))
+    assert len(set(selection.select_samples(0, 10_000).tolist())) == 10_000
+    labels = load_split("test")[1]
+    first_ten = labels[selection.select_samples(3, 10)]
+    assert sorted(first_ten.tolist()) == list(range(10)), "one of each digit first"
+    with pytest.raises(ValueError, match="between 1 and 10000"):
+        selection.select_samples(0, 0)
+
+
+@pytest.mark.parametrize("norm, models, attacks, message", [
+    ("l3", None, None, "valid norms: l0, l2, linf"),
+    ("l2", ["cnn", "vgg"], None, "valid models: cnn, binary_cnn, nearest, madry, binary_abs, abs"),
+    ("l2", None, ["FGSM"], "valid: Transfer Attacks, Gaussian Noise, Boundary Attack"),
+])
+def test_bad_names_are_refused_listing_the_valid_ones(norm, models, attacks, message):
+    with pytest.raises(ValueError, match=message):
+        selection.check_request(norm, models, attacks)
+
+
+def test_names_from_notebook_parameters():
+    assert selection.parse_names(None) is None and selection.parse_names("all") is None
+    assert selection.parse_names("cnn, abs") == ["cnn", "abs"]
+    assert selection.parse_names(["madry"]) == ["madry"]
+
+
+def test_missing_weights_name_the_training_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="make train-cnn PROFILE=smoke"):
+        selection.check_weights("smoke", ["cnn"])
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _networks(root) -> None:
+    """Random CNN, Binary CNN and substitute weights in the artifact store at `root`."""
+    from absnb.models.cnn import SUBSTITUTE_CHANNELS
+
+    torch.manual_seed(0)
+    for name, net in (("cnn", CNN()), ("binary_cnn", CNN(binary=True)),
+                      ("substitute", CNN(SUBSTITUTE_CHANNELS))):
+        artifacts.save_torch(net.state_dict(), artifacts.weights_path("smoke", name))
+
+
+@pytest.fixture
+def store_at(tmp_path, monkeypatch):
+    """Artifacts in a temporary folder (also for spawned Dask workers), with random networks, and a
+    smoke profile whose attacks run in batches of 2; returns a setter for that profile."""
+    monkeypatch.setenv("ABSNB_ARTIFACTS", str(tmp_path))
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    _networks(tmp_path)
+    smoke = profiles.load("smoke")
+    current = {"profile": dataclasses.replace(smoke, attacks=dataclasses.replace(smoke.attacks,
+                                                                                 batch_size=2))}
+    monkeypatch.setattr(profiles, "load", lambda name, path=None: current["profile"])
+    return current
+
+
+def test_interrupted_run_resumes_and_finished_work_is_reused(store_at, tmp_path, monkeypatch):
+    calls: list[int] = []
+    fail_after = 2
+
+    def fake_attack(spec, target, x, y, budget, shared, substitute, start=None):
+        calls.append(len(x))
+        if fail_after is not None and len(calls) > fail_after:
+            raise _Interrupt
+        return verify(target.model, x, y, 1 - x, torch.ones(len(x), dtype=torch.bool), spec.norm)
+
+    monkeypatch.setattr(store, "attack_batch", fake_attack)
+
+    def run():
+        # ten samples, one of each digit: a random CNN gets at least one right, so the attack has work
+        return plan.run_norm("smoke", "l2", ["cnn"], ["Gaussian Noise"], n_samples=10, workers=1)
+
+    with pytest.raises(plan.TaskFailed, match=r"cnn · Gaussian Noise · batch 2 .*_Interrupt"):
+        run()
+    assert calls == [2, 2, 2]
+    results = tmp_path / "smoke/results/attacks/l2/cnn"
+    assert len(list(results.glob("gaussian_noise.parts/*.pt"))) == 2, "the failed batch left no file"
+    assert not list(tmp_path.rglob("*.tmp*")), "no partial file anywhere"
+    fail_after = None
+    frame = run()
+    assert calls == [2] * 6, "only the unfinished batches run again"
+    again = run()
+    assert calls == [2] * 6, "finished work is read back"
+    pd.testing.assert_frame_equal(again, frame)
+    stored = artifacts.load_torch(results / "gaussian_noise.pt")
+    images = load_split("test")[0][torch.tensor(frame["sample"].to_numpy())]
+    hit = frame["success"].to_numpy() & (frame["distance"].to_numpy() > 0)  # not misclassified clean
+    assert hit.any()
+    torch.testing.assert_close(stored["adv"][hit], 1 - images[hit])
+    torch.manual_seed(1)
+    artifacts.save_torch(CNN().state_dict(), artifacts.weights_path("smoke", "cnn"))
+    run()
+    assert len(calls) == 11, "new weights invalidate the stored results"
+    prof = store_at["profile"]
+    store_at["profile"] = dataclasses.replace(prof, attacks=dataclasses.replace(
+        prof.attacks, boundary_steps=prof.attacks.boundary_steps + 1, ge_step_sizes=(0.3,)))
+    run()
+    assert len(calls) == 11, "a setting Gaussian noise does not use leaves its results valid"
+    store_at["profile"] = dataclasses.replace(prof, attacks=dataclasses.replace(
+        prof.attacks, gaussian_repeats=prof.attacks.gaussian_repeats + 1))
+    run()
+    assert len(calls) == 16, "a setting it uses runs it again"
+
+
+def test_best_start_takes_the_closest_verified_adversarial_per_sample():
+    distances = {"A": torch.tensor([1.0, np.inf, 0.0, 3.0]), "B": torch.tensor([2.0, 5.0, np.inf, 1.0])}
+    adv = {"A": torch.full((4, 1, 2, 2), 0.1), "B": torch.full((4, 1, 2, 2), 0.2)}
+    images, found = store.best_start(distances, adv)
+    assert found.tolist() == [True, True, False, True]  # distance 0: misclassified clean, no start
+    assert images[:, 0, 0, 0].tolist() == pytest.approx([0.1, 0.2, 0.1, 0.2])
+
+
+def test_an_attack_starts_from_the_earlier_results_of_its_batch_and_reruns_when_they_change(
+        store_at, monkeypatch):
+    seen: dict[str, list] = {"Gaussian Noise": [], "Boundary Attack": []}
+    scale = {"value": 1.0}
+
+    def fake_attack(spec, target, x, y, budget, shared, substitute, start=None):
+        seen[spec.name].append((x.clone(), start))
+        adv = (1 - x) * scale["value"] if spec.name == "Gaussian Noise" else x
+        return verify(target.model, x, y, adv, torch.ones(len(x), dtype=torch.bool), spec.norm)
+
+    monkeypatch.setattr(store, "attack_batch", fake_attack)
+
+    def run():
+        return plan.run_norm("smoke", "l2", ["cnn"], ["Gaussian Noise", "Boundary Attack"], n_samples=10,
+                             workers=1)
+
+    frame = run()
+    gaussian = frame[frame["attack"] == "Gaussian Noise"]
+    found = gaussian["success"].to_numpy() & (gaussian["distance"].to_numpy() > 0)
+    assert found.any(), "a random CNN gets one of the ten digits right"
+    assert len(seen["Boundary Attack"]) == 5
+    for b, (x, start) in enumerate(seen["Boundary Attack"]):
+        assert start[1].tolist() == found[2 * b:2 * b + 2].tolist()  # its own samples' starts
+        torch.testing.assert_close(start[0][start[1]], (1 - x)[start[1]])
+    run()
+    assert len(seen["Boundary Attack"]) == 5, "the same start: read back"
+    scale["value"] = 0.9
+    prof = store_at["profile"]
+    store_at["profile"] = dataclasses.replace(prof, attacks=dataclasses.replace(
+        prof.attacks, gaussian_repeats=prof.attacks.gaussian_repeats + 1))
+    run()
+    started = len({i // 2 for i in found.nonzero()[0]})
+    assert len(seen["Gaussian Noise"]) == 10, "Gaussian noise reruns: a setting it uses changed"
+    assert len(seen["Boundary Attack"]) == 5 + started, "only the batches whose start changed rerun"
+
+
+def test_every_attack_depends_on_settings_that_exist():
+    fields = {f.name for f in dataclasses.fields(profiles.AttackBudget)}
+    for norm in ("l0", "l2", "linf"):
+        for spec in select(norm):
+            used = budget_fields(spec)
+            assert "batch_size" in used and set(used) <= fields, spec.name
+    assert "pointwise_repeats" in budget_fields(select("l0", ["Pointwise Attack"])[0])
+    assert "ge_step_sizes" in budget_fields(select("linf", ["MIM w/ GE"])[0])
+    assert "ge_step_sizes" not in budget_fields(select("linf", ["MIM"])[0])
+
+
+def test_a_two_worker_dask_cluster_stores_what_one_process_stores(tmp_path, monkeypatch):
+    """The same plan in this process and on a two-worker LocalCluster: identical per-sample results."""
+
+    def run(where: str, workers: int):
+        monkeypatch.setenv("ABSNB_ARTIFACTS", str(tmp_path / where))  # what the spawned workers read
+        monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path / where)
+        _networks(tmp_path / where)
+        return plan.run_norm("smoke", "l2", ["cnn", "binary_cnn"], ["Gaussian Noise", "FGM"], n_samples=3,
+                             workers=workers)
+
+    serial, parallel = run("one", 1), run("two", 2)
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert set(serial["model"]) == {"cnn", "binary_cnn"} and len(serial) == 2 * 2 * 3
+    assert (tmp_path / "two/smoke/results/attacks/l2/binary_cnn/fgm.csv").exists()
+
+
+def test_a_failing_worker_task_names_the_model_attack_and_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("ABSNB_ARTIFACTS", str(tmp_path))
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    _networks(tmp_path)
+    artifacts.weights_path("smoke", "cnn").write_bytes(b"not a weights file")
+    with pytest.raises(plan.TaskFailed, match=r"cnn · Gaussian Noise · batch 0 \(l2, profile smoke\)"):
+        plan.run_norm("smoke", "l2", ["cnn"], ["Gaussian Noise"], n_samples=2, workers=2)
+
+
+class _KillFirstAttempt(WorkerPlugin):
+    """A Dask worker plugin: the first attack task anywhere kills its worker process mid-task (before
+    anything is written); every later one runs normally."""
+
+    name = "kill-first-attempt"
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def setup(self, worker) -> None:
+        import os
+        from pathlib import Path
+
+        from absnb.attacks import store as worker_store
+
+        real = worker_store.attack_batch
+
+        def attack(*args, **kwargs):
+            if not Path(self.marker).exists():
+                Path(self.marker).touch()
+                os._exit(1)
+            return real(*args, **kwargs)
+
+        worker_store.attack_batch = attack
+
+
+def test_a_task_killed_with_its_worker_leaves_no_partial_file_and_is_rerun(tmp_path, monkeypatch):
+    import cloudpickle
+    from distributed import Client, LocalCluster
+
+    import tests.test_plan as this
+
+    monkeypatch.setenv("ABSNB_ARTIFACTS", str(tmp_path))
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    _networks(tmp_path)
+    marker = tmp_path / "killed-once"
+    cloudpickle.register_pickle_by_value(this)
+    try:
+        with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster, \
+                Client(cluster) as client:
+            client.register_plugin(_KillFirstAttempt(str(marker)))
+            frame = plan.run_norm("smoke", "l2", ["cnn"], ["Gaussian Noise"], n_samples=4,
+                                  scheduler=cluster.scheduler_address)
+    finally:
+        cloudpickle.unregister_pickle_by_value(this)
+    assert marker.exists(), "a worker was killed"
+    assert len(frame) == 4 and frame["distance"].notna().all()
+    assert not list(tmp_path.rglob("*.tmp*"))
+    assert len(list((tmp_path / "smoke/results/attacks/l2/cnn").glob("gaussian_noise.parts/*.pt"))) == 1
