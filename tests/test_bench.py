@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
+from small_abs import contrast_abs
 
 from absnb import bench
-from tests.small_abs import contrast_abs
 
 
 def test_the_earlier_batched_path_and_today_agree_with_the_reference_loop():

@@ -5,6 +5,7 @@ depend on where its tasks run."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 import pandas as pd
@@ -241,7 +242,7 @@ def test_a_task_killed_with_its_worker_leaves_no_partial_file_and_is_rerun(tmp_p
     import cloudpickle
     from distributed import Client, LocalCluster
 
-    import tests.test_plan as this
+    this = sys.modules[__name__]
 
     monkeypatch.setenv("ABSNB_ARTIFACTS", str(tmp_path))
     monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from small_abs import random_vae
 
 from absnb.models.stacked_vae import from_vaes, split_state, stack_states, to_vaes
 from absnb.models.vae import VAE, vae_loss
-from tests.small_abs import random_vae
 
 
 def _vaes() -> list[VAE]:
