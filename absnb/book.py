@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 
 from absnb.models import check_name
-from absnb.vocabulary import DISPLAY_NAMES, norm_label
+from absnb.vocabulary import DISPLAY_NAMES, Norm
 
 
 def title(kind: str, name: str) -> str:
@@ -21,7 +21,7 @@ def title(kind: str, name: str) -> str:
     if kind == "train":
         return f"Training: {DISPLAY_NAMES.get(check_name(name), 'Substitute CNN')}"
     if kind == "attacks":
-        return f"Attacks: {norm_label(name)}"
+        return f"Attacks: {Norm(name).label}"
     raise ValueError(f"unknown page kind {kind!r}; valid: train, attacks")
 
 

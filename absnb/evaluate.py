@@ -8,29 +8,19 @@ weights are scored again; `clean_table` gathers them into one tidy table.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pandas as pd
 import torch
 from tqdm import tqdm
 
 from absnb import artifacts, data, profiles, runtime
+from absnb.inference import predict
 from absnb.models import check_name, check_trained, load, weights_digest
 from absnb.models.madry import pgd_linf
 from absnb.paths import DATA_DIR
 from absnb.vocabulary import DISPLAY_NAMES
 
 PAPER_TABLE1 = DATA_DIR / "paper_table1.csv"
-
-
-def predict(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int,
-            desc: str) -> torch.Tensor:
-    """fn applied batch by batch (with a progress bar), concatenated on the CPU."""
-    outs = []
-    with torch.no_grad():
-        for xb in tqdm(x.split(batch_size), desc=desc, leave=False):
-            outs.append(fn(xb).cpu())
-    return torch.cat(outs)
 
 
 def test_data(profile: profiles.Profile) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,11 +16,9 @@ import torch
 
 from absnb import artifacts, results
 from absnb.paths import DATA_DIR
-from absnb.table1 import NORM_LABELS
-from absnb.vocabulary import DISPLAY_NAMES, EPSILONS, PAPER_MODELS
+from absnb.vocabulary import DISPLAY_NAMES, PAPER_MODELS, PAPER_ORDER, Norm
 
 COLOURS = dict(zip(PAPER_MODELS, plt.get_cmap("tab10").colors, strict=False))
-AXIS = {"l2": "L2 distance", "linf": "L∞ distance", "l0": "L0 distance (pixels)"}
 
 
 def paper_curves() -> pd.DataFrame:
@@ -34,9 +32,9 @@ def figure2(best: pd.DataFrame, paper: pd.DataFrame) -> plt.Figure:
     paper_only = best[best["attack"] == results.ALL_PAPER]
     best = results.strongest(best)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), constrained_layout=True)
-    for ax, norm in zip(axes, NORM_LABELS, strict=True):
-        theirs = paper[paper["norm"] == NORM_LABELS[norm]]
-        xmax = max(theirs["distance"].max() if len(theirs) else 0, 2 * EPSILONS[norm])
+    for ax, norm in zip(axes, map(Norm, PAPER_ORDER), strict=True):
+        theirs = paper[paper["norm"] == norm.paper_label]
+        xmax = max(theirs["distance"].max() if len(theirs) else 0, 2 * norm.epsilon)
         grid = np.linspace(0, xmax, 400)
         for model in PAPER_MODELS:
             colour, name = COLOURS[model], DISPLAY_NAMES[model]
@@ -51,11 +49,12 @@ def figure2(best: pd.DataFrame, paper: pd.DataFrame) -> plt.Figure:
             if len(only):
                 ax.plot(grid, 100 * results.accuracy_curve(only.to_numpy(), grid), color=colour, lw=1.0,
                         ls=":")
-            at_eps = 100 * results.accuracy_curve(d, [EPSILONS[norm]])[0]
-            ax.plot([EPSILONS[norm]], [at_eps], "o", color=colour, ms=6)
-        ax.axvline(EPSILONS[norm], color="grey", lw=0.8, ls=":")
-        ax.set(xlim=(0, xmax), ylim=(0, 101), xlabel=AXIS[norm], ylabel="accuracy (%)",
-               title=f"{NORM_LABELS[norm]}: ours solid (paper's attacks: dotted), paper dashed")
+            at_eps = 100 * results.accuracy_curve(d, [norm.epsilon])[0]
+            ax.plot([norm.epsilon], [at_eps], "o", color=colour, ms=6)
+        ax.axvline(norm.epsilon, color="grey", lw=0.8, ls=":")
+        unit = " (pixels)" if norm == "l0" else ""
+        ax.set(xlim=(0, xmax), ylim=(0, 101), xlabel=f"{norm.label} distance{unit}", ylabel="accuracy (%)",
+               title=f"{norm.label}: ours solid (paper's attacks: dotted), paper dashed")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="upper right", fontsize=8)
     plt.close(fig)

@@ -18,14 +18,14 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from absnb.inference import predict
+
 OK, FAIL = "#2ca02c", "#d62728"
 
 
-def predict(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's class and its softmax probability per image, without gradients (the re-check)."""
-    with torch.no_grad():
-        probs = F.softmax(model(x), dim=1)
-    conf, pred = probs.max(1)
+def classify(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's class and its softmax probability per image (the re-check of every adversarial)."""
+    conf, pred = F.softmax(predict(model, x), dim=1).max(1)
     return pred, conf
 
 
@@ -36,7 +36,7 @@ def l2_norms(x: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
 
 def one_per_class(model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> torch.Tensor:
     """One random (seeded) test image per class 0..9 that the model classifies correctly, in class order."""
-    pred, _ = predict(model, x)
+    pred, _ = classify(model, x)
     gen = torch.Generator().manual_seed(seed)
     picks = []
     for cls in range(10):
@@ -88,7 +88,7 @@ def szegedy_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c_gr
         """Minimise for the samples idx with their c, keep improvements; return which reached the target."""
         adv = lbfgs_minimiser(model, x[idx], target[idx], c, steps)
         norm = l2_norms(x[idx], adv)
-        reached = predict(model, adv)[0] == target[idx]
+        reached = classify(model, adv)[0] == target[idx]
         better = reached & (norm < best_norm[idx])
         keep = idx[better]
         best[keep], best_norm[keep], c_used[keep] = adv[better], norm[better], c[better]
@@ -134,7 +134,7 @@ def targeted_grid(model: nn.Module, sources: torch.Tensor, c_grid: Sequence[floa
     adv, success, c_used = szegedy_attack(model, x, target, c_grid, steps, bisect_steps)
     advs = sources.unsqueeze(1).repeat(1, n, 1, 1, 1)
     advs[off] = adv
-    pred, _ = predict(model, advs.flatten(0, 1))
+    pred, _ = classify(model, advs.flatten(0, 1))
     predictions = pred.view(n, n)
     ok = torch.zeros(n, n, dtype=torch.bool)
     ok[off] = success & (predictions[off] == target)
@@ -176,7 +176,7 @@ def fgsm_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, etas: Sequ
     correct = torch.zeros(len(etas))
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         advs = fgsm_sweep(model, xb, yb, etas)
-        correct += torch.stack([(predict(model, adv)[0] == yb).sum() for adv in advs]).float()
+        correct += torch.stack([(classify(model, adv)[0] == yb).sum() for adv in advs]).float()
     return (100 * correct / len(x)).tolist()
 
 

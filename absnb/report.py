@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pandas as pd
 from absnb import artifacts, profiles, results, runtime
 from absnb.attacks.registry import attack_names
 from absnb.table1 import ACC_TOLERANCE, MEDIAN_FACTOR
-from absnb.vocabulary import ALL_MODELS, DISPLAY_NAMES, norm_label
+from absnb.vocabulary import ALL_MODELS, DISPLAY_NAMES, PAPER_ORDER, Norm
 
 
 def training_summary(log: dict) -> pd.DataFrame:
@@ -30,7 +31,7 @@ def training_description(log: dict) -> str:
                  f"(bank start and Adam steps) classifies **{100 * log['holdout_accuracy']:.2f}%** "
                  f"correctly; the cheap one (best bank latent only), {100 * last:.2f}% after the last "
                  f"epoch.")
-    return (f"**{name}**, seed {log['seed']}. {run_description(log['profile'])} "
+    return (f"**{name}**, seed {log['seed']}. {run_description(profiles.load(log['profile']))} "
             f"Training took **{log['wall_seconds'] / 60:.1f} min**.{extra}")
 
 
@@ -61,19 +62,18 @@ def run_summary(profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_description(profile: str) -> str:
+def run_description(prof: profiles.Profile) -> str:
     """A sentence naming the profile, its meaning and the hardware of this run (Markdown)."""
-    prof = profiles.load(profile)
-    logs = [artifacts.log_path(profile, m) for m in ALL_MODELS]
+    logs = [artifacts.log_path(prof.name, m) for m in ALL_MODELS]
     hw = next((artifacts.load_json(f)["hardware"] for f in logs if f.exists()), runtime.describe())
     return (f"Profile **{prof.name}** ({prof.description}); {prof.train_samples:,} training images, "
             f"{prof.eval_samples:,} test images. Run on {hw['hardware']} ({hw['device']}, "
             f"{hw['torch_threads']} torch threads), PyTorch {hw['torch']}, Python {hw['python']}.")
 
 
-def attack_budgets(profile: str, models: list[str], n_samples: int | None = None) -> pd.DataFrame:
+def attack_budgets(prof: profiles.Profile, models: Sequence[str],
+                   n_samples: int | None = None) -> pd.DataFrame:
     """The attack budget each model gets in this run, one column per model (settings as rows)."""
-    prof = profiles.load(profile)
     columns = {}
     for name in models:
         budget = dataclasses.asdict(prof.budget(name))
@@ -106,7 +106,7 @@ def uncertainty_table(unc: pd.DataFrame, attack: str = results.ALL_PAPER) -> pd.
 
     cells = {}
     for r in unc.itertuples():
-        label = norm_label(r.norm)
+        label = Norm(r.norm).label
         cells.setdefault(DISPLAY_NAMES[r.model], {})[f"{label} median"] = \
             f"{fmt(r.median_distance)} [{fmt(r.median_low)}, {fmt(r.median_high)}]"
         cells[DISPLAY_NAMES[r.model]][f"{label} accuracy"] = \
@@ -114,7 +114,7 @@ def uncertainty_table(unc: pd.DataFrame, attack: str = results.ALL_PAPER) -> pd.
         cells[DISPLAY_NAMES[r.model]]["n"] = str(r.n)
     models = [DISPLAY_NAMES[m] for m in DISPLAY_NAMES if DISPLAY_NAMES[m] in cells]
     table = pd.DataFrame(cells)[models]
-    labels = [norm_label(n) for n in ("l2", "linf", "l0")]
+    labels = [Norm(n).label for n in PAPER_ORDER]
     rows = ["n"] + [f"{label} {what}" for label in labels for what in ("median", "accuracy")]
     return table.reindex([r for r in rows if r in table.index]).fillna("")
 

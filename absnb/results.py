@@ -24,7 +24,7 @@ import torch
 
 from absnb.attacks.registry import is_paper
 from absnb.attacks.verify import Verified
-from absnb.vocabulary import EPSILONS, check_norm
+from absnb.vocabulary import Norm
 
 KEYS = ["model", "norm", "attack"]
 ALL_PAPER, ALL_ADAPTIVE = "All", "All incl. adaptive"
@@ -32,10 +32,9 @@ ALL_PAPER, ALL_ADAPTIVE = "All", "All incl. adaptive"
 EPS_RTOL = 1e-5
 
 
-def per_sample_frame(model: str, norm: str, attack: str, samples: Sequence[int] | torch.Tensor,
+def per_sample_frame(model: str, norm: Norm, attack: str, samples: Sequence[int] | torch.Tensor,
                      labels: Sequence[int] | torch.Tensor, verified: Verified) -> pd.DataFrame:
     """One attack's verified results on one model as a tidy table, one row per test sample."""
-    check_norm(norm)
     n = len(verified.distance)
     if len(samples) != n or len(labels) != n:
         raise ValueError(f"{len(samples)} samples and {len(labels)} labels for {n} results")
@@ -123,7 +122,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
         d = group["distance"].to_numpy(dtype=float)
         row = {"model": model, "norm": norm, "attack": attack, "n": len(d),
                "median_distance": float(np.median(d)),
-               "accuracy_percent": 100 * float(accuracy_curve(d, [EPSILONS[check_norm(norm)]])[0])}
+               "accuracy_percent": 100 * float(accuracy_curve(d, [Norm(norm).epsilon])[0])}
         if "rejected" in group:
             claimed = group["rejected"].dropna()
             row["rejected"] = int(claimed.sum()) if len(claimed) else pd.NA
@@ -159,7 +158,7 @@ def uncertainty(best: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (model, norm, attack), group in best.groupby(["model", "norm", "attack"], sort=False):
         d = group["distance"].to_numpy(dtype=float)
-        robust = int((d > EPSILONS[check_norm(norm)] * (1 + EPS_RTOL)).sum())
+        robust = int((d > Norm(norm).epsilon * (1 + EPS_RTOL)).sum())
         acc_low, acc_high = wilson_interval(robust, len(d))
         med_low, med_high = median_interval(d)
         rows.append({"model": model, "norm": norm, "attack": attack, "n": len(d),

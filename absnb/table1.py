@@ -21,9 +21,8 @@ import pandas as pd
 from absnb import artifacts, results
 from absnb.attacks.registry import ATTACKS
 from absnb.paths import DATA_DIR
-from absnb.vocabulary import DISPLAY_NAMES, PAPER_MODELS
+from absnb.vocabulary import DISPLAY_NAMES, PAPER_MODELS, PAPER_NORM_LABELS, Norm
 
-NORM_LABELS = {"l2": "L2", "linf": "Linf", "l0": "L0"}
 ACC_TOLERANCE = 15.0  # percentage points
 MEDIAN_FACTOR = 1.5
 ONE_STEP_MARK = "†"
@@ -48,7 +47,7 @@ def ours(profile: str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     summary = results.summarise(pd.concat([frame, best], ignore_index=True))
     summary["one_step"] = [attack in ITERATIVE_GE and _steps(profile, norm, model, attack) == 1
                            for norm, model, attack in summary[["norm", "model", "attack"]].to_numpy()]
-    summary["norm"] = summary["norm"].map(NORM_LABELS)
+    summary["norm"] = summary["norm"].map(PAPER_NORM_LABELS)
     clean = [{"norm": "clean", "attack": "Clean", "model": m, "median_distance": np.nan, "n": s["samples"],
               "accuracy_percent": 100 * s["accuracy"]}
              for m in PAPER_MODELS if (s := _clean(profile, m)) is not None]
@@ -60,7 +59,7 @@ def ours(profile: str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
 
 def all_label(norm: str, adaptive: bool) -> str:
     """The Table 1 name of a norm's "All" row: the paper's attacks only, or incl. the adaptive ones."""
-    return f"All {NORM_LABELS[norm]} {'incl. adaptive' if adaptive else 'Attacks'}"
+    return f"All {Norm(norm).paper_label} {'incl. adaptive' if adaptive else 'Attacks'}"
 
 
 def _steps(profile: str, norm: str, model: str, attack: str) -> int | None:
@@ -87,7 +86,7 @@ def row_order() -> list[tuple[str, str]]:
     adaptive attacks and "All incl. adaptive"."""
     rows = [("clean", "Clean")]
     for norm, specs in ATTACKS.items():
-        label = NORM_LABELS[norm]
+        label = norm.paper_label
         rows += [(label, s.name) for s in specs if s.paper] + [(label, all_label(norm, False))]
         rows += [(label, s.name) for s in specs if not s.paper] + [(label, all_label(norm, True))]
     return rows

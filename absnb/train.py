@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from absnb import artifacts, data, profiles, runtime
 from absnb.augment import Augmentation, augment
-from absnb.evaluate import predict
+from absnb.inference import predict
 from absnb.models import ABS, build, check_name, inference_config, load_vaes
 from absnb.models.abs import fit_gamma
 from absnb.models.madry import pgd_linf

@@ -32,7 +32,7 @@ from absnb import evaluate, plots, profiles, report
 
 prof = profiles.load(profile)
 table = evaluate.clean_table(profile)
-display(Markdown(report.run_description(profile)))
+display(Markdown(report.run_description(prof)))
 table.style.hide(axis="index").format(precision=2)
 
 # %%

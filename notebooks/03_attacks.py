@@ -32,7 +32,7 @@
 # paper's attacks that ran before them, Brendel–Bethge from the best of all; each keeps its start
 # where it does not improve on it.
 #
-# The code is `absnb.attacks.plan.run_norm`: the run is a plan of independent tasks (one attack on one
+# The code is `absnb.attacks.plan.run`: the run is a plan of independent tasks (one attack on one
 # batch of one model's samples), each stored under `artifacts/<profile>/results/attacks/<norm>/` as
 # soon as it is done, so a rerun reuses them and an interrupted run resumes. The plan runs on a Dask
 # cluster: by default a local one with one worker process per core (`ABSNB_WORKERS` overrides), each
@@ -53,13 +53,12 @@ from IPython.display import Markdown, display
 
 from absnb import report
 from absnb.attacks import plan, selection, store
-from absnb.vocabulary import EPSILONS
 
-model_names, specs = selection.check_request(norm, selection.parse_names(models),
-                                            selection.parse_names(attacks))
-selection.check_weights(profile, model_names)
-display(Markdown(f"**Norm {norm}**, threshold ε = {EPSILONS[norm]:g}. {report.run_description(profile)}"))
-report.attack_budgets(profile, model_names, n_samples)
+request = selection.parse_request(profile, norm, selection.parse_names(models),
+                                  selection.parse_names(attacks))
+display(Markdown(f"**Norm {request.norm.label}**, threshold ε = {request.norm.epsilon:g}. "
+                 f"{report.run_description(request.profile)}"))
+report.attack_budgets(request.profile, request.models, n_samples)
 
 # %% [markdown]
 # The budgets above come from the profile (`absnb/profiles.toml`, `attacks` and `attack_overrides`).
@@ -68,8 +67,7 @@ report.attack_budgets(profile, model_names, n_samples)
 # selection, so every model is attacked on the ABS models' samples too.
 
 # %%
-frame = plan.run_norm(profile, norm, model_names, [s.name for s in specs], n_samples, seed, force,
-                      scheduler=scheduler)
+frame = plan.run(request, n_samples, seed, force, scheduler=scheduler)
 
 # %% [markdown]
 # ## Median adversarial distance / accuracy at ε
@@ -97,4 +95,4 @@ report.attack_wins(frame)
 # does not add to it), model queries for the ABS models and adversarials refused by the checks.
 
 # %%
-report.attack_costs(store.run_log(profile, norm))
+report.attack_costs(store.run_log(request.profile.name, request.norm))

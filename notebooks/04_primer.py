@@ -100,7 +100,7 @@ primer.targeted_grid_figure(sources, grid.advs, grid.predictions)
 ETAS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3]
 shown = sources[:4]
 advs = primer.fgsm_sweep(model, shown, torch.arange(4), ETAS)
-checked = [primer.predict(model, adv) for adv in advs]  # every image shown is run through the model again
+checked = [primer.classify(model, adv) for adv in advs]  # every image shown is run through the model again
 predictions = torch.stack([pred for pred, _ in checked])
 confidences = torch.stack([conf for _, conf in checked])
 primer.fgsm_figure(shown, advs, ETAS, predictions, confidences)

@@ -29,12 +29,12 @@ from myst_nb import glue
 
 from absnb import claims, data, figures, profiles, report, results, table1
 
-profiles.load(profile)  # an unknown profile fails here, naming the valid ones
+prof = profiles.load(profile)  # an unknown profile fails here, naming the valid ones
 frame = table1.load_results(profile)
 best = results.both_all_rows(frame)
 comparison = table1.comparison(profile, frame)
 counts = frame.groupby("model")["sample"].nunique()
-display(Markdown(report.run_description(profile) + " " + report.sample_counts(counts)))
+display(Markdown(report.run_description(prof) + " " + report.sample_counts(counts)))
 
 # %% [markdown]
 # ## Table 1

@@ -26,7 +26,8 @@ from IPython.display import Markdown, display
 
 from absnb import profiles, provenance, report
 
-display(Markdown(report.run_description(profile) + f"\n\nCode: git commit `{provenance.git_commit()}`."))
+prof = profiles.load(profile)
+display(Markdown(report.run_description(prof) + f"\n\nCode: git commit `{provenance.git_commit()}`."))
 
 # %% [markdown]
 # ## Seeds
@@ -44,13 +45,14 @@ display(Markdown(report.run_description(profile) + f"\n\nCode: git commit `{prov
 # attack budgets per model are:
 
 # %%
-report.attack_budgets(profile, ["cnn", *profiles.load(profile).attack_overrides])
+report.attack_budgets(prof, ["cnn", *prof.attack_overrides])
 
 # %% [markdown]
 # and those of the `paper` profile, for a GPU (the paper's scale and foolbox's default budgets):
 
 # %%
-report.attack_budgets("paper", ["cnn", *profiles.load("paper").attack_overrides])
+paper = profiles.load("paper")
+report.attack_budgets(paper, ["cnn", *paper.attack_overrides])
 
 # %% [markdown]
 # ## Package versions

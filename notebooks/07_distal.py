@@ -42,9 +42,10 @@ from myst_nb import glue
 from absnb import distal, plots, profiles, report
 from absnb.attacks.selection import parse_names
 
-budget = profiles.load(profile).distal
+prof = profiles.load(profile)
+budget = prof.distal
 records = distal.run(profile, parse_names(models), seed, force)
-display(Markdown(report.run_description(profile)))
+display(Markdown(report.run_description(prof)))
 pd.DataFrame({"setting": list(vars(budget)), "value": [str(v) for v in vars(budget).values()]}) \
     .style.hide(axis="index")
 

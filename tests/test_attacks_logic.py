@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from absnb.attacks.distances import distance
 from absnb.attacks.postprocess import binary_postprocess
 from absnb.attacks.verify import verify
 from absnb.models.binarize import binarize
-from absnb.vocabulary import EPSILONS, NORMS, check_norm
+from absnb.vocabulary import EPSILONS, NORMS, Norm
 
 # --- distances --------------------------------------------------------------------------------
 
@@ -19,10 +18,20 @@ def test_norms_and_thresholds_are_the_papers():
     assert EPSILONS == {"l0": 12.0, "l2": 1.5, "linf": 0.3}
 
 
-def test_check_norm_lists_the_valid_norms():
-    assert check_norm("l2") == "l2"
+def test_a_norm_is_parsed_once_into_its_name_threshold_and_labels():
+    norm = Norm("linf")
+    assert norm == "linf" and {norm: 1}["linf"] == 1  # keys tables, paths and fingerprints as its name
+    assert (norm.epsilon, norm.label, norm.paper_label) == (0.3, "L∞", "Linf")
+    assert Norm(norm) is norm
     with pytest.raises(ValueError, match=r"unknown norm 'L2'; valid norms: l0, l2, linf"):
-        check_norm("L2")
+        Norm("L2")
+
+
+def test_a_norm_survives_pickling_as_itself():
+    import pickle
+
+    norm = pickle.loads(pickle.dumps(Norm("l0")))
+    assert isinstance(norm, Norm) and (norm, norm.epsilon, norm.label) == ("l0", 12.0, "L0")
 
 
 def test_distance_on_hand_made_cases():
@@ -31,9 +40,9 @@ def test_distance_on_hand_made_cases():
     adv[0, 0, 0, 0], adv[0, 0, 1, 1] = 0.3, -0.4  # two pixels: L2 0.5, L∞ 0.4, L0 2
     adv[1] = 1.0  # all four pixels: L2 2, L∞ 1, L0 4
     # sample 2 unchanged: 0 in every norm
-    torch.testing.assert_close(distance(x, adv, "l2"), torch.tensor([0.5, 2.0, 0.0]))
-    torch.testing.assert_close(distance(x, adv, "linf"), torch.tensor([0.4, 1.0, 0.0]))
-    assert distance(x, adv, "l0").tolist() == [2.0, 4.0, 0.0]
+    torch.testing.assert_close(Norm("l2").distance(x, adv), torch.tensor([0.5, 2.0, 0.0]))
+    torch.testing.assert_close(Norm("linf").distance(x, adv), torch.tensor([0.4, 1.0, 0.0]))
+    assert Norm("l0").distance(x, adv).tolist() == [2.0, 4.0, 0.0]
 
 
 def test_l0_counts_any_change_however_small_and_works_on_flat_images():
@@ -41,15 +50,15 @@ def test_l0_counts_any_change_however_small_and_works_on_flat_images():
     adv = x.clone()
     adv[0, 1] = torch.nextafter(torch.tensor(0.5), torch.tensor(1.0))
     adv[0, 3] = 0.0
-    assert distance(x, adv, "l0").tolist() == [2.0]
+    assert Norm("l0").distance(x, adv).tolist() == [2.0]
 
 
 def test_distance_refuses_unknown_norms_and_mismatched_shapes():
     x = torch.zeros(2, 4)
     with pytest.raises(ValueError, match="valid norms"):
-        distance(x, x, "l1")
+        Norm("l1")
     with pytest.raises(ValueError, match="shape"):
-        distance(x, torch.zeros(2, 5), "l2")
+        Norm("l2").distance(x, torch.zeros(2, 5))
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -72,7 +81,7 @@ def test_verify_accepts_rejects_and_recomputes():
     cand[4] = torch.tensor([0.9, 0.9])  # adversarial, but the attack did not claim it
     cand[5] = torch.tensor([float("nan"), 1.0])
     found = torch.tensor([True, True, True, True, False, True])
-    v = verify(_mean_model, x, y, cand, found, "l2", batch_size=4)
+    v = verify(_mean_model, x, y, cand, found, Norm("l2"), batch_size=4)
 
     assert v.success.tolist() == [True, False, False, True, False, False]
     assert v.refused.tolist() == [False, True, True, False, False, True]
@@ -92,7 +101,7 @@ def test_verify_requires_values_exactly_within_zero_one():
     x = torch.full((2, 3), 0.2)
     y = torch.zeros(2, dtype=torch.long)
     cand = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0 + 1e-6]])
-    v = verify(_mean_model, x, y, cand, torch.ones(2, dtype=torch.bool), "linf")
+    v = verify(_mean_model, x, y, cand, torch.ones(2, dtype=torch.bool), Norm("linf"))
     assert v.success.tolist() == [True, False]
     assert v.rejected == 1
 
@@ -102,7 +111,8 @@ def test_verify_rechecks_with_the_model_not_the_attack():
     x = torch.rand(4, 1, 3, 3, generator=torch.Generator().manual_seed(0))
     y = torch.tensor([2, 0, 1, 2])
     always_right = lambda b: torch.nn.functional.one_hot(y[: len(b)], 3).float()  # noqa: E731
-    v = verify(always_right, x, y, torch.rand_like(x), torch.ones(4, dtype=torch.bool), "l0", batch_size=4)
+    v = verify(always_right, x, y, torch.rand_like(x), torch.ones(4, dtype=torch.bool), Norm("l0"),
+               batch_size=4)
     assert not v.success.any() and v.rejected == 4 and torch.isinf(v.distance).all()
 
 
@@ -110,7 +120,7 @@ def test_verify_refuses_mismatched_shapes():
     x = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="shapes"):
         verify(_mean_model, x, torch.zeros(2, dtype=torch.long), torch.zeros(3, 3),
-               torch.ones(2, dtype=torch.bool), "l2")
+               torch.ones(2, dtype=torch.bool), Norm("l2"))
 
 
 # --- binary post-processing -------------------------------------------------------------------
@@ -142,5 +152,5 @@ def test_binary_postprocess_keeps_binarisation_and_never_grows_a_distance():
     assert torch.equal(out[:8], x[:8])
     assert out.min() >= 0 and out.max() <= 1
     for norm in NORMS:
-        assert (distance(x, out, norm) <= distance(x, adv, norm)).all(), norm
-    assert (distance(x, out, "l2") < distance(x, adv, "l2")).any()  # it does shrink them
+        assert (Norm(norm).distance(x, out) <= Norm(norm).distance(x, adv)).all(), norm
+    assert (Norm("l2").distance(x, out) < Norm("l2").distance(x, adv)).any()  # it does shrink them

@@ -41,7 +41,7 @@ def test_selection_is_seeded_and_nested():
 ])
 def test_bad_names_are_refused_listing_the_valid_ones(norm, models, attacks, message):
     with pytest.raises(ValueError, match=message):
-        selection.check_request(norm, models, attacks)
+        selection.parse_request("smoke", norm, models, attacks)
 
 
 def test_names_from_notebook_parameters():
@@ -53,7 +53,12 @@ def test_names_from_notebook_parameters():
 def test_missing_weights_name_the_training_command(tmp_path, monkeypatch):
     monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="make train-cnn PROFILE=smoke"):
-        selection.check_weights("smoke", ["cnn"])
+        selection.parse_request("smoke", "l2", ["cnn"])
+
+
+def _run(models: list[str], attacks: list[str], **options) -> pd.DataFrame:
+    """An L2 attack run of the smoke profile, parsed as the notebook parses it."""
+    return plan.run(selection.parse_request("smoke", "l2", models, attacks), **options)
 
 
 class _Interrupt(Exception):
@@ -98,7 +103,7 @@ def test_interrupted_run_resumes_and_finished_work_is_reused(store_at, tmp_path,
 
     def run():
         # ten samples, one of each digit: a random CNN gets at least one right, so the attack has work
-        return plan.run_norm("smoke", "l2", ["cnn"], ["Gaussian Noise"], n_samples=10, workers=1)
+        return _run(["cnn"], ["Gaussian Noise"], n_samples=10, workers=1)
 
     with pytest.raises(plan.TaskFailed, match=r"cnn · Gaussian Noise · batch 2 .*_Interrupt"):
         run()
@@ -153,7 +158,7 @@ def test_an_attack_starts_from_the_earlier_results_of_its_batch_and_reruns_when_
     monkeypatch.setattr(store, "attack_batch", fake_attack)
 
     def run():
-        return plan.run_norm("smoke", "l2", ["cnn"], ["Gaussian Noise", "Boundary Attack"], n_samples=10,
+        return _run(["cnn"], ["Gaussian Noise", "Boundary Attack"], n_samples=10,
                              workers=1)
 
     frame = run()
@@ -194,7 +199,7 @@ def test_a_two_worker_dask_cluster_stores_what_one_process_stores(tmp_path, monk
         monkeypatch.setenv("ABSNB_ARTIFACTS", str(tmp_path / where))  # what the spawned workers read
         monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path / where)
         _networks(tmp_path / where)
-        return plan.run_norm("smoke", "l2", ["cnn", "binary_cnn"], ["Gaussian Noise", "FGM"], n_samples=3,
+        return _run(["cnn", "binary_cnn"], ["Gaussian Noise", "FGM"], n_samples=3,
                              workers=workers)
 
     serial, parallel = run("one", 1), run("two", 2)
@@ -209,7 +214,7 @@ def test_a_failing_worker_task_names_the_model_attack_and_batch(tmp_path, monkey
     _networks(tmp_path)
     artifacts.weights_path("smoke", "cnn").write_bytes(b"not a weights file")
     with pytest.raises(plan.TaskFailed, match=r"cnn · Gaussian Noise · batch 0 \(l2, profile smoke\)"):
-        plan.run_norm("smoke", "l2", ["cnn"], ["Gaussian Noise"], n_samples=2, workers=2)
+        _run(["cnn"], ["Gaussian Noise"], n_samples=2, workers=2)
 
 
 class _KillFirstAttempt(WorkerPlugin):
@@ -253,7 +258,7 @@ def test_a_task_killed_with_its_worker_leaves_no_partial_file_and_is_rerun(tmp_p
         with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster, \
                 Client(cluster) as client:
             client.register_plugin(_KillFirstAttempt(str(marker)))
-            frame = plan.run_norm("smoke", "l2", ["cnn"], ["Gaussian Noise"], n_samples=4,
+            frame = _run(["cnn"], ["Gaussian Noise"], n_samples=4,
                                   scheduler=cluster.scheduler_address)
     finally:
         cloudpickle.unregister_pickle_by_value(this)

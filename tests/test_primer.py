@@ -29,7 +29,7 @@ def trained():
 def problems(trained):
     """Four correctly classified test images, each with two targets other than its class."""
     model, x, y = trained
-    ok = (primer.predict(model, x)[0] == y).nonzero().squeeze(1)[:4]
+    ok = (primer.classify(model, x)[0] == y).nonzero().squeeze(1)[:4]
     xs = x[ok].repeat(2, 1, 1, 1)
     source = y[ok].repeat(2)
     target = torch.cat([(y[ok] + 1) % 10, (y[ok] + 5) % 10])
@@ -97,7 +97,7 @@ def test_szegedy_direction_matters_more_than_its_size(problems, attacked):
     torch.manual_seed(1)
     noise = torch.randn_like(x)
     noise *= (primer.l2_norms(x, adv) / noise.flatten(1).norm(dim=1)).view(-1, 1, 1, 1)
-    kept = primer.predict(model, (x + noise).clamp(0, 1))[0] == source
+    kept = primer.classify(model, (x + noise).clamp(0, 1))[0] == source
     assert kept[success].float().mean() >= 0.75
 
 
@@ -124,7 +124,7 @@ def test_fgsm_is_a_clipped_signed_gradient_step(trained):
 def test_fgsm_lowers_accuracy_as_eta_grows(trained):
     model, x, y = trained
     accuracy = primer.fgsm_accuracy(model, x[:200], y[:200], ETAS, batch_size=100)
-    clean = 100 * (primer.predict(model, x[:200])[0] == y[:200]).float().mean()
+    clean = 100 * (primer.classify(model, x[:200])[0] == y[:200]).float().mean()
     assert accuracy[0] == pytest.approx(float(clean))
     assert accuracy[-1] < accuracy[0] - 30
 
@@ -132,7 +132,7 @@ def test_fgsm_lowers_accuracy_as_eta_grows(trained):
 def test_targeted_grid_and_figures(trained):
     model, x, y = trained
     sources = primer.one_per_class(model, x, y, seed=0)
-    assert torch.equal(primer.predict(model, sources)[0], torch.arange(10))
+    assert torch.equal(primer.classify(model, sources)[0], torch.arange(10))
     grid = primer.targeted_grid(model, sources, [1.0, 0.1], steps=10)
     eye = torch.eye(10, dtype=torch.bool)
     assert torch.equal(grid.advs[eye], sources) and (grid.norms[eye] == 0).all()
@@ -146,7 +146,7 @@ def test_targeted_grid_and_figures(trained):
     fig = primer.targeted_grid_figure(sources, grid.advs, grid.predictions)
     assert isinstance(fig, Figure) and len(fig.axes) == 100
     advs = primer.fgsm_sweep(model, sources[:2], torch.arange(2), ETAS)
-    pc = [primer.predict(model, a) for a in advs]
+    pc = [primer.classify(model, a) for a in advs]
     fig = primer.fgsm_figure(sources[:2], advs, ETAS, torch.stack([p for p, _ in pc]),
                              torch.stack([c for _, c in pc]))
     assert isinstance(fig, Figure) and len(fig.axes) == 2 * 2 * len(ETAS)

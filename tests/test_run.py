@@ -13,7 +13,6 @@ from torch import nn
 
 from absnb import profiles
 from absnb.attacks import transfer
-from absnb.attacks.distances import distance
 from absnb.attacks.estimated import EstimatedGradientModel
 from absnb.attacks.registry import ATTACKS
 from absnb.attacks.run import Shared, Target, attack_batch
@@ -46,7 +45,7 @@ def test_attack_returns_only_verified_adversarials(setup, spec, name):
     broken = result.success
     assert (predicted[broken] != y[broken]).all()
     assert result.adv.min() >= 0 and result.adv.max() <= 1
-    torch.testing.assert_close(result.distance[broken], distance(x[broken], result.adv[broken], spec.norm))
+    torch.testing.assert_close(result.distance[broken], spec.norm.distance(x[broken], result.adv[broken]))
     assert torch.isinf(result.distance[~broken]).all()
     if name == "binary_cnn":  # post-processed: every changed pixel sits at the threshold's edge
         moved = result.adv != x

@@ -13,10 +13,10 @@ import torch
 from foolbox.attacks.gradient_descent_base import normalize_lp_norms
 from torch import nn
 
-from absnb.attacks.distances import distance
 from absnb.attacks.minimal import FixedEpsilonAttack
 from absnb.attacks.registry import AttackSpec
 from absnb.profiles import AttackBudget
+from absnb.vocabulary import Norm
 
 # The Boundary Attack's start: blend towards uniform noise in steps of 1/BLEND_STEPS until adversarial.
 # foolbox's default of 1,000 steps costs up to 1,000 queries per sample (minutes on an ABS model) for
@@ -120,7 +120,7 @@ def adaptive(spec: AttackSpec, fmodel: fb.PyTorchModel, x: torch.Tensor, y: torc
 
 def _from_starts(attack: fb.attacks.base.MinimizationAttack, init: fb.attacks.base.MinimizationAttack,
                  fmodel: fb.PyTorchModel, x: torch.Tensor, y: torch.Tensor,
-                 start: Start | None, norm: str) -> tuple[torch.Tensor, torch.Tensor]:
+                 start: Start | None, norm: Norm) -> tuple[torch.Tensor, torch.Tensor]:
     """Run `attack` from the adversarials of `start` (checked again on this model), and from `init`'s
     for the samples without one; the result per sample is never worse than its start in the attack's
     distance (`norm`), because a start the attack did not improve on is kept."""
@@ -135,7 +135,7 @@ def _from_starts(attack: fb.attacks.base.MinimizationAttack, init: fb.attacks.ba
     if not found.any():
         return adv, found
     _, out, success = attack(fmodel, x[found], y[found], epsilons=None, starting_points=adv[found])
-    closer = distance(x[found], out, norm) < distance(x[found], adv[found], norm)
+    closer = norm.distance(x[found], out) < norm.distance(x[found], adv[found])
     keep = success & closer
     rows = found.nonzero().squeeze(1)
     adv[rows[keep]] = out[keep]

@@ -8,7 +8,7 @@ worker. Every task reads its result back if it is stored (`absnb.attacks.store`)
 skips finished work and an interrupted run resumes; each batch seeds itself, so the results do not
 depend on the executor.
 
-Executors (`run_norm`): this process (`workers=1`); a Dask `LocalCluster` with one process per core
+Executors (`run`): this process (`workers=1`); a Dask `LocalCluster` with one process per core
 and one torch thread each (the default); or an existing Dask cluster, given by its scheduler address
 (`scheduler=` or ABSNB_SCHEDULER=tcp://host:8786), whose workers must run this code and see the same
 artifact directory (ABSNB_ARTIFACTS on shared storage).
@@ -27,11 +27,12 @@ import torch
 from tqdm import tqdm
 
 from absnb import data, profiles, runtime
-from absnb.attacks.registry import AttackSpec, applies, execution_order, select, starts_from
+from absnb.attacks.registry import ATTACKS, AttackSpec, applies, execution_order, starts_from
 from absnb.attacks.run import Target
-from absnb.attacks.selection import COST_ORDER, check_request, check_weights, select_samples
+from absnb.attacks.selection import COST_ORDER, Request, select_samples
 from absnb.attacks.store import best_start, finish_pair, pair_settings, run_batch
 from absnb.models import load, weights_digest
+from absnb.vocabulary import Norm
 
 
 class TaskFailed(RuntimeError):
@@ -42,8 +43,8 @@ class TaskFailed(RuntimeError):
 class Task:
     """One attack on one batch of one model's samples (everything a worker needs, all picklable)."""
 
-    profile: profiles.Profile  # loaded once where the run starts, then carried
-    norm: str
+    profile: profiles.Profile  # loaded once where the run starts (`selection.parse_request`), then carried
+    norm: Norm
     model: str
     attack: str
     index: int  # the batch's number among the model's batches
@@ -58,14 +59,15 @@ class Task:
         return f"{self.model} · {self.attack} · batch {self.index}"
 
 
-def plan(prof: profiles.Profile, norm: str, models: list[str], attacks: list[str],
-         n_samples: int | None = None, seed: int = 0, force: bool = False) -> list[list[Task]]:
-    """The chains of tasks of a norm, the most expensive models first."""
+def plan(request: Request, n_samples: int | None = None, seed: int = 0,
+         force: bool = False) -> list[list[Task]]:
+    """The chains of tasks of a request, the most expensive models first."""
+    prof, norm = request.profile, request.norm
     labels = data.load_split("test")[1]
     chains = []
-    for name in sorted(models, key=COST_ORDER.index):
+    for name in sorted(request.models, key=COST_ORDER.index):
         budget = _budget(prof, name, n_samples)
-        specs = execution_order([s for s in select(norm, attacks) if applies(s, name)])
+        specs = execution_order([s for s in request.specs if applies(s, name)])
         digests = tuple((m, weights_digest(prof.name, m)) for m in (name, "substitute"))
         for index, batch in enumerate(select_samples(seed, budget.samples, labels).split(budget.batch_size)):
             names = [s.name for s in specs]
@@ -80,8 +82,8 @@ def _budget(prof: profiles.Profile, model: str, n_samples: int | None) -> profil
     return budget if n_samples is None else dataclasses.replace(budget, samples=n_samples)
 
 
-def _spec(norm: str, name: str) -> AttackSpec:
-    return select(norm, [name])[0]
+def _spec(norm: Norm, name: str) -> AttackSpec:
+    return next(spec for spec in ATTACKS[norm] if spec.name == name)
 
 
 @functools.lru_cache(maxsize=1)
@@ -205,18 +207,14 @@ def assemble(chains: list[list[Task]], results: list[dict[str, dict]]
     return frames
 
 
-def run_norm(profile: str, norm: str, models: list[str] | None = None, attacks: list[str] | None = None,
-             n_samples: int | None = None, seed: int = 0, force: bool = False,
-             workers: int | None = None, scheduler: str | None = None) -> pd.DataFrame:
-    """Every applicable attack of `norm` against every model; the tidy per-sample table of all pairs.
+def run(request: Request, n_samples: int | None = None, seed: int = 0, force: bool = False,
+        workers: int | None = None, scheduler: str | None = None) -> pd.DataFrame:
+    """Every applicable attack of the request against each of its models; the tidy per-sample table.
 
     `scheduler` (or ABSNB_SCHEDULER) runs the plan on an existing Dask cluster; else `workers`
     processes of a LocalCluster (default `runtime.workers()`, one per core) or, with one worker, this
     process."""
-    prof = profiles.load(profile)
-    models, specs = check_request(norm, models, attacks)
-    check_weights(prof.name, models)
-    chains = plan(prof, norm, models, [s.name for s in specs], n_samples, seed, force)
+    chains = plan(request, n_samples, seed, force)
     scheduler = scheduler or os.environ.get("ABSNB_SCHEDULER")
     workers = runtime.workers() if workers is None else workers
     if scheduler is None and workers <= 1:
@@ -225,7 +223,7 @@ def run_norm(profile: str, norm: str, models: list[str] | None = None, attacks: 
         with _client(scheduler, workers) as client:
             results = execute(chains, client, threads=None if scheduler else 1)
     frames = assemble(chains, results)
-    ordered = [frames[(m, s.name)] for m in models for s in specs if (m, s.name) in frames]
+    ordered = [frames[(m, s.name)] for m in request.models for s in request.specs if (m, s.name) in frames]
     return pd.concat(ordered, ignore_index=True) if ordered else pd.DataFrame()
 
 

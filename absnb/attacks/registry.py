@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from absnb.vocabulary import PAPER_MODELS, check_norm
+from absnb.vocabulary import ABS_MODELS, PAPER_MODELS, Norm
 
 GRADIENT_MODELS = ("cnn", "binary_cnn", "madry")
-ABS_MODELS = ("abs", "binary_abs")
 
 
 @dataclass(frozen=True)
@@ -31,12 +30,15 @@ class AttackSpec:
     """One attack of one norm: its Table 1 name, how it runs, and the models it applies to."""
 
     name: str
-    norm: str
+    norm: Norm  # given as a name, parsed here
     family: str  # fixed-epsilon | minimization | transfer | latent-descent | adaptive
     gradient: str | None = None  # real | estimated (for gradient-based attacks)
     models: tuple[str, ...] = PAPER_MODELS
     paper: bool = True  # one of the paper's attacks (Table 1's "All" row), else adaptive
     start: str | None = None  # None, or start from the best adversarial of the "paper" | "all" attacks
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "norm", Norm(self.norm))
 
 
 def _gradient_pair(name: str, norm: str) -> tuple[AttackSpec, AttackSpec]:
@@ -49,19 +51,19 @@ def _adaptive(norm: str, *names: str) -> tuple[AttackSpec, ...]:
                             start="all" if name == "Brendel-Bethge" else None) for name in names)
 
 
-ATTACKS: dict[str, tuple[AttackSpec, ...]] = {
-    "l2": (AttackSpec("Transfer Attacks", "l2", "transfer"),
+ATTACKS: dict[Norm, tuple[AttackSpec, ...]] = {
+    Norm("l2"): (AttackSpec("Transfer Attacks", "l2", "transfer"),
            AttackSpec("Gaussian Noise", "l2", "fixed-epsilon"),
            AttackSpec("Boundary Attack", "l2", "minimization", start="paper"),
            *_gradient_pair("FGM", "l2"), *_gradient_pair("L2 BIM", "l2"),
            AttackSpec("Latent Descent", "l2", "latent-descent", models=ABS_MODELS),
            *_adaptive("l2", "DDN", "FMN", "Brendel-Bethge")),
-    "linf": (AttackSpec("Transfer Attacks", "linf", "transfer"),
+    Norm("linf"): (AttackSpec("Transfer Attacks", "linf", "transfer"),
              *_gradient_pair("FGSM", "linf"), *_gradient_pair("BIM", "linf"),
              *_gradient_pair("MIM", "linf"),
              AttackSpec("Latent Descent", "linf", "latent-descent", models=ABS_MODELS),
              *_adaptive("linf", "FMN", "Brendel-Bethge")),
-    "l0": (AttackSpec("Salt&Pepper Noise", "l0", "minimization"),
+    Norm("l0"): (AttackSpec("Salt&Pepper Noise", "l0", "minimization"),
            AttackSpec("Pointwise Attack", "l0", "minimization", start="paper"),
            AttackSpec("Latent Descent", "l0", "latent-descent", models=ABS_MODELS),
            *_adaptive("l0", "FMN", "Brendel-Bethge")),
@@ -69,7 +71,7 @@ ATTACKS: dict[str, tuple[AttackSpec, ...]] = {
 
 
 def attack_names(norm: str) -> list[str]:
-    return [spec.name for spec in ATTACKS[check_norm(norm)]]
+    return [spec.name for spec in ATTACKS[Norm(norm)]]
 
 
 def select(norm: str, names: list[str] | None = None) -> list[AttackSpec]:
@@ -101,4 +103,4 @@ def execution_order(specs: list[AttackSpec]) -> list[AttackSpec]:
 
 def is_paper(norm: str, name: str) -> bool:
     """Whether `name` is one of the paper's attacks of `norm` (Latent Descent included), not adaptive."""
-    return any(spec.name == name and spec.paper for spec in ATTACKS[check_norm(norm)])
+    return any(spec.name == name and spec.paper for spec in ATTACKS[Norm(norm)])

@@ -25,6 +25,7 @@ from absnb.attacks.postprocess import binary_postprocess
 from absnb.attacks.registry import AttackSpec
 from absnb.attacks.verify import Verified, best_of, verify
 from absnb.profiles import AttackBudget
+from absnb.vocabulary import Norm
 
 # Range of the epsilon grids of the fixed-epsilon attacks (geometric; refined by bisection).
 GRID_RANGE = {"l2": (0.05, 28.0), "linf": (0.005, 1.0)}  # 28: the L2 diameter of the box
@@ -124,7 +125,7 @@ def _estimated(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Tenso
 
 
 def _checked(target: Target, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor, found: torch.Tensor,
-             norm: str) -> Verified:
+             norm: Norm) -> Verified:
     if target.binary:
         adv = binary_postprocess(x, adv)
     return verify(target.model, x, y, adv, found, norm)

@@ -1,14 +1,16 @@
-"""What an attack run covers: the fixed test samples, and the models and attacks asked for, checked
-before any work starts."""
+"""What an attack run covers: the fixed test samples, and the request (profile, norm, models, attacks)
+parsed once where it enters, before any work starts, into the values the rest of the run is given."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from absnb import data, profiles
 from absnb.attacks.registry import AttackSpec, select
 from absnb.models import check_name, check_trained
-from absnb.vocabulary import PAPER_MODELS, check_norm
+from absnb.vocabulary import PAPER_MODELS, Norm
 
 TEST_IMAGES = 10_000
 # The models from the most to the least expensive to attack: the order their work is handed out in.
@@ -30,22 +32,28 @@ def select_samples(seed: int, n: int, labels: torch.Tensor | None = None) -> tor
     return torch.cat([first, rest])[:n]
 
 
-def check_request(norm: str, models: list[str] | None,
-                  attacks: list[str] | None) -> tuple[list[str], list[AttackSpec]]:
-    """Validate the names before any work: unknown norms, models and attacks list the valid ones."""
-    check_norm(norm)
-    models = list(PAPER_MODELS) if models is None else list(models)
+@dataclass(frozen=True)
+class Request:
+    """A checked attack run: the profile loaded, the norm parsed, the models trained, the attacks known."""
+
+    profile: profiles.Profile
+    norm: Norm
+    models: tuple[str, ...]
+    specs: tuple[AttackSpec, ...]
+
+
+def parse_request(profile: str, norm: str, models: list[str] | None = None,
+                  attacks: list[str] | None = None) -> Request:
+    """Check every name before any work: unknown profiles, norms, models and attacks list the valid
+    ones, and a model (or the substitute) without weights names its training command."""
+    prof, norm = profiles.load(profile), Norm(norm)
+    models = tuple(PAPER_MODELS) if models is None else tuple(models)
     for name in models:
         check_name(name, PAPER_MODELS)
-    return models, select(norm, attacks)
-
-
-def check_weights(profile: str, models: list[str]) -> None:
-    """Fail before attacking anything if the profile is unknown or a model (or the substitute) is
-    not trained."""
-    profiles.load(profile)
+    specs = tuple(select(norm, attacks))
     for name in (*models, "substitute"):
-        check_trained(name, profile)
+        check_trained(name, prof.name)
+    return Request(prof, norm, models, specs)
 
 
 def parse_names(value: str | list[str] | None) -> list[str] | None:

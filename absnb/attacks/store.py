@@ -29,6 +29,7 @@ from absnb.attacks.registry import AttackSpec
 from absnb.attacks.run import Shared, Target, attack_batch, budget_fields
 from absnb.attacks.verify import Verified
 from absnb.results import per_sample_frame
+from absnb.vocabulary import Norm
 
 FIELDS = ("adv", "success", "distance", "prediction", "refused", "margin")
 # Bump when a change to the attack code invalidates stored results.
@@ -46,7 +47,7 @@ def digest(start: Start) -> str:
     return sha.hexdigest()[:20]
 
 
-def pair_settings(norm: str, spec: AttackSpec, budget: profiles.AttackBudget,
+def pair_settings(norm: Norm, spec: AttackSpec, budget: profiles.AttackBudget,
                   digests: dict[str, str], model: str) -> dict:
     """Everything a pair's results depend on, apart from its samples and its starting images."""
     return {"budget": {k: getattr(budget, k) for k in budget_fields(spec)}, "attack": spec.name,

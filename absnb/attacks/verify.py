@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from absnb.attacks.distances import distance
+from absnb.inference import predict
+from absnb.vocabulary import Norm
 
 
 @dataclass
@@ -34,14 +35,6 @@ class Verified:
         return int(self.refused.sum())
 
 
-def logits(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """The model's logits for each image, batch by batch, without gradients."""
-    if len(x) == 0:
-        return torch.zeros(0, 10, device=x.device)
-    with torch.no_grad():
-        return torch.cat([model(xb).to(x.device) for xb in x.split(batch_size)])
-
-
 def margin(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Best wrong logit minus the true one, per row: > 0 exactly when the row is misclassified
     (up to ties)."""
@@ -50,13 +43,13 @@ def margin(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def verify(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-           candidates: torch.Tensor, found: torch.Tensor, norm: str, batch_size: int = 256) -> Verified:
+           candidates: torch.Tensor, found: torch.Tensor, norm: Norm, batch_size: int = 256) -> Verified:
     """Accept the candidates the attack `found` only if they pass every check; see the module docstring."""
     if candidates.shape != x.shape or found.shape != y.shape or len(y) != len(x):
         raise ValueError(f"shapes disagree: x {tuple(x.shape)}, y {tuple(y.shape)}, "
                          f"candidates {tuple(candidates.shape)}, found {tuple(found.shape)}")
     found = found.bool()
-    clean_scores = logits(model, x, batch_size)
+    clean_scores = predict(model, x, batch_size)
     clean_pred = clean_scores.argmax(1)
     clean_wrong = clean_pred != y
     flat = candidates.flatten(1)
@@ -64,7 +57,7 @@ def verify(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: to
     to_check = (found & ~clean_wrong & in_box).nonzero().squeeze(1)
     accepted = torch.zeros_like(found)
     prediction = clean_pred.clone()
-    adv_scores = logits(model, candidates[to_check], batch_size)
+    adv_scores = predict(model, candidates[to_check], batch_size) if len(to_check) else clean_scores[:0]
     adv_pred = adv_scores.argmax(1)
     fooled = adv_pred != y[to_check]
     accepted[to_check[fooled]] = True
@@ -74,7 +67,7 @@ def verify(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: to
 
     adv = torch.where(accepted.view(-1, *[1] * (x.dim() - 1)), candidates, x)
     dist = torch.full((len(x),), float("inf"), dtype=x.dtype, device=x.device)
-    dist[accepted] = distance(x[accepted], candidates[accepted], norm)
+    dist[accepted] = norm.distance(x[accepted], candidates[accepted])
     dist[clean_wrong] = 0.0
     return Verified(adv=adv, success=accepted | clean_wrong, distance=dist, prediction=prediction,
                     refused=found & ~clean_wrong & ~accepted, margin=margins.to(x.dtype))
