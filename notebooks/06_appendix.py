@@ -24,7 +24,7 @@ profile = "default"
 # %%
 from IPython.display import Markdown, display
 
-from absnb import profiles, provenance, report
+from absnb import profiles, projection, provenance, report
 
 prof = profiles.load(profile)
 display(Markdown(report.run_description(prof) + f"\n\nCode: git commit `{provenance.git_commit()}`."))
@@ -81,6 +81,26 @@ provenance.notebook_times(profile).style.hide(axis="index").format(precision=1, 
 
 # %%
 provenance.compute_times(profile).style.hide(axis="index").format(precision=1)
+
+# %% [markdown]
+# ## The `paper` profile, planned
+#
+# What the paper's scale would cost on the hardware above, projected from the stored results of this
+# run (`absnb.projection.project`): each measured time is scaled by the ratio of the paper's work to
+# this run's in the settings that set it (epochs × images for training; samples × iterations for an
+# attack, e.g. Boundary steps or Brendel-Bethge iterations). The model is linear and ignores fixed
+# costs, and it holds only when an ABS query costs the same in both profiles (the default profile
+# runs the paper's ABS inference). These are CPU hours with the torch threads named at the top; on
+# a cluster the attack tasks are independent, so *n* workers divide the attack hours by up to *n*
+# (see the README, "Running the attacks on a cluster"). No GPU time is projected: that needs this
+# run's per-query costs measured on a GPU (`make bench` there).
+
+# %%
+if projection.same_query_cost(prof, paper):
+    display(projection.project(profile).style.hide(axis="index").format(precision=1))
+else:
+    display(Markdown(f"*Profile {profile} runs ABS inference with other settings than the paper, so "
+                     "its times do not project; the default profile's do.*"))
 
 # %% [markdown]
 # ## Rerunning
