@@ -11,12 +11,11 @@ import time
 
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from absnb import artifacts, data, profiles, runtime
 from absnb.inference import predict
 from absnb.models import check_name, check_trained, load, weights_digest
-from absnb.models.madry import pgd_linf
+from absnb.models.madry import pgd_accuracy
 from absnb.paths import DATA_DIR
 from absnb.vocabulary import DISPLAY_NAMES
 
@@ -54,21 +53,21 @@ def score_model(name: str, profile: str, force: bool = False) -> dict:
 
 def _pgd_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prof: profiles.Profile,
                   device: torch.device) -> dict:
-    """Accuracy under L-inf PGD (random start) on the first eval_pgd_samples test images."""
+    """Accuracy under L-inf PGD (one random start) on the first eval_pgd_samples test images, and
+    under PGD with `eval_restarts` random starts on the first eval_restart_samples."""
     cfg = prof.madry
-    n = min(cfg.eval_pgd_samples, len(x))
-    gen = torch.Generator(device=device).manual_seed(0)
-    correct = 0
-    for xb, yb in tqdm(list(zip(x[:n].split(prof.eval_batch_size), y[:n].split(prof.eval_batch_size))),
-                       desc=f"PGD-{cfg.eval_pgd_steps} on madry", leave=False):
-        xb, yb = xb.to(device), yb.to(device)
-        adv = pgd_linf(model, xb, yb, cfg.eps, cfg.eval_pgd_steps, cfg.eval_pgd_step_size,
-                       generator=gen)
-        assert (adv - xb).abs().max() <= cfg.eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
-        with torch.no_grad():
-            correct += (model(adv).argmax(1) == yb).sum().item()
-    return {"pgd_accuracy": correct / n, "pgd_samples": n, "pgd_eps": cfg.eps,
-            "pgd_steps": cfg.eval_pgd_steps, "pgd_step_size": cfg.eval_pgd_step_size}
+    n, m = min(cfg.eval_pgd_samples, len(x)), min(cfg.eval_restart_samples, len(x))
+    x, y = x.to(device), y.to(device)
+    one = pgd_accuracy(model, x[:n], y[:n], cfg.eps, cfg.eval_pgd_steps, cfg.eval_pgd_step_size,
+                       batch_size=prof.eval_batch_size, desc=f"PGD-{cfg.eval_pgd_steps} on madry")
+    start = time.time()
+    restarts = pgd_accuracy(model, x[:m], y[:m], cfg.eps, cfg.eval_restart_steps, cfg.eval_pgd_step_size,
+                            cfg.eval_restarts, prof.eval_batch_size,
+                            desc=f"PGD-{cfg.eval_restart_steps} x {cfg.eval_restarts} restarts on madry")
+    return {"pgd_accuracy": one, "pgd_samples": n, "pgd_eps": cfg.eps, "pgd_steps": cfg.eval_pgd_steps,
+            "pgd_step_size": cfg.eval_pgd_step_size, "restarts_accuracy": restarts,
+            "restarts": cfg.eval_restarts, "restarts_steps": cfg.eval_restart_steps, "restarts_samples": m,
+            "restarts_seconds": time.time() - start}
 
 
 def clean_table(profile: str) -> pd.DataFrame:

@@ -14,7 +14,9 @@ OURS, PAPER = "#1f77b4", "#bbbbbb"
 
 TRAINING_TITLES = {"loss": "loss", "train_accuracy": "training accuracy",
                    "squared_error": "squared error (sum of the ten VAEs)", "kl_weight": "KL weight",
-                   "holdout_bank_accuracy": "held-out accuracy, bank only"}
+                   "holdout_bank_accuracy": "held-out accuracy, bank only",
+                   "holdout_accuracy": "held-out accuracy, clean",
+                   "holdout_pgd_accuracy": "held-out accuracy under PGD"}
 
 
 def training_curves(log: dict) -> Figure | None:

@@ -28,18 +28,33 @@ class ClassifierConfig:
     lr: float
 
 
+LR_SCHEDULES = ("cosine", "cyclic")
+
+
 @dataclass(frozen=True)
 class MadryConfig:
+    """Adversarial training (PGD; with one step of 1.25 ε it is FGSM from a random start, as Wong et al.
+    2020) and the PGD evaluations of the clean page."""
+
     epochs: int
     batch_size: int
     lr: float
+    lr_schedule: str  # "cosine" decay, or "cyclic": up linearly to lr at 40% of training, then to 0
     eps: float
     pgd_steps: int
     pgd_step_size: float
     eps_warmup_epochs: float
-    eval_pgd_steps: int
+    holdout: int  # training images held out: PGD accuracy on them after each epoch picks the epoch kept
+    eval_pgd_steps: int  # PGD of the per-epoch check and of the clean page
     eval_pgd_step_size: float
     eval_pgd_samples: int
+    eval_restart_steps: int  # the stronger evaluation: PGD of this many steps from `eval_restarts`
+    eval_restarts: int  # random starts; a test image counts as robust only if no restart breaks it
+    eval_restart_samples: int
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; valid: {', '.join(LR_SCHEDULES)}")
 
 
 @dataclass(frozen=True)
@@ -160,7 +175,10 @@ def _build(cls: type, values: Any, where: str) -> Any:
         if expected in (int, float) and value < 0:
             raise ProfileError(f"{where}.{name}: must not be negative, got {value!r}")
         out[name] = value
-    return cls(**out)
+    try:
+        return cls(**out)
+    except ValueError as error:  # a value outside its choices (checked by the dataclass)
+        raise ProfileError(f"{where}: {error}") from None
 
 
 def _floats(value: Any, where: str) -> tuple[float, ...]:

@@ -55,7 +55,7 @@ def training_work(prof: Profile, model: str) -> float:
     """Images × passes a model's training processes (Madry et al.: × PGD steps + 1; Binary ABS: the
     ELBOs its γ is fitted on)."""
     if model == "madry":
-        return prof.madry.epochs * prof.train_samples * (prof.madry.pgd_steps + 1)
+        return prof.madry.epochs * (prof.train_samples - prof.madry.holdout) * (prof.madry.pgd_steps + 1)
     if model == "abs":
         return prof.abs.epochs * (prof.train_samples - prof.abs.holdout)
     if model == "binary_abs":

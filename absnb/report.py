@@ -25,6 +25,12 @@ def training_description(log: dict) -> str:
     extra = ""
     if "gamma" in log:
         extra = " Fitted γ per class: " + ", ".join(f"{g:.3f}" for g in log["gamma"]) + "."
+    if "kept_epoch" in log:
+        kept = log["history"][log["kept_epoch"] - 1]
+        robust, clean = 100 * kept["holdout_pgd_accuracy"], 100 * kept["holdout_accuracy"]
+        extra = (f" Kept: the weights of epoch {log['kept_epoch']} of {len(log['history'])}, the best under "
+                 f"PGD on the {log['holdout']:,} training images held out ({robust:.1f}% there, "
+                 f"{clean:.1f}% clean).")
     if "holdout_accuracy" in log:
         last = log["history"][-1]["holdout_bank_accuracy"]
         extra = (f" On the {log['holdout']:,} training images held out of training, the full inference "
@@ -42,10 +48,16 @@ def settings_table(log: dict) -> pd.DataFrame:
 
 
 def madry_robustness(score: dict) -> str:
-    """Clean and PGD accuracy of our Madry et al., in one sentence (Markdown)."""
-    return (f"Clean accuracy **{100 * score['accuracy']:.2f}%**; accuracy under PGD-{score['pgd_steps']} "
-            f"(ε = {score['pgd_eps']}, step {score['pgd_step_size']}, random start) on the first "
-            f"{score['pgd_samples']:,} test images: **{100 * score['pgd_accuracy']:.2f}%**.")
+    """Clean and PGD accuracy of our Madry et al. beside the released model's, in Markdown."""
+    text = (f"Clean accuracy **{100 * score['accuracy']:.2f}%**; accuracy under PGD-{score['pgd_steps']} "
+            f"(ε = {score['pgd_eps']}, step {score['pgd_step_size']}, one random start) on the first "
+            f"{score['pgd_samples']:,} test images: **{100 * score['pgd_accuracy']:.2f}%**")
+    if "restarts_accuracy" in score:
+        text += (f"; under PGD-{score['restarts_steps']} from {score['restarts']} random starts (an image "
+                 f"counts only if no start breaks it) on the first {score['restarts_samples']:,}: "
+                 f"**{100 * score['restarts_accuracy']:.2f}%**")
+    return text + (". The released model of the MNIST challenge: 98.8% clean, 89.6% under PGD-100 from "
+                   "50 random starts, 88.0% under the best attack of the challenge's leaderboard.")
 
 
 def run_summary(profile: str) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from absnb.augment import Augmentation, augment
 from absnb.inference import predict
 from absnb.models import ABS, build, check_name, inference_config, load_vaes
 from absnb.models.abs import fit_gamma
-from absnb.models.madry import pgd_linf
+from absnb.models.madry import pgd_accuracy, pgd_linf
 from absnb.models.stacked_vae import StackedVAE, to_vaes
 from absnb.models.vae import vae_loss
 from absnb.profiles import Profile
@@ -98,35 +98,68 @@ def _cosine_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -
         group["lr"] = base * 0.5 * (1 + math.cos(math.pi * step / total))
 
 
+def _cyclic_lr(opt: torch.optim.Optimizer, peak: float, step: int, total: int) -> None:
+    """Stateless one cycle: linearly from 0 up to `peak` at 40% of the steps, then linearly to 0."""
+    turn = 0.4 * total
+    fraction = step / turn if step < turn else (total - step) / (total - turn)
+    for group in opt.param_groups:
+        group["lr"] = peak * max(fraction, 0.0)
+
+
+LR_SCHEDULES = {"cosine": _cosine_lr, "cyclic": _cyclic_lr}
+
+
 def _fit(net: nn.Module, opt: torch.optim.Optimizer, epochs: int, ckpt,
-         run_epoch: Callable[[int], dict[str, float]], seed: int = 0) -> list[dict[str, Any]]:
+         run_epoch: Callable[[int], dict[str, float]], seed: int = 0,
+         select: str | None = None) -> list[dict[str, Any]]:
     """Run epochs, checkpointing after each; resume from the checkpoint if one exists. The random
-    state is reseeded per epoch, so a resumed run draws what an uninterrupted one would."""
+    state is reseeded per epoch, so a resumed run draws what an uninterrupted one would. With
+    `select`, the net ends with the weights of the epoch whose metric `select` was highest (the
+    first, on ties), kept in the checkpoint as it goes."""
     history: list[dict[str, Any]] = []
+    best = None
     if ckpt.exists():
         saved = artifacts.load_torch(ckpt)
         net.load_state_dict(saved["net"])
         opt.load_state_dict(saved["opt"])
-        history = saved["history"]
+        history, best = saved["history"], saved.get("best")
     for epoch in range(len(history), epochs):
         start = time.time()
         torch.manual_seed(seed + epoch)
         net.train()
         metrics = run_epoch(epoch)
         history.append({"epoch": epoch + 1, **metrics, "seconds": time.time() - start})
-        artifacts.save_torch({"net": net.state_dict(), "opt": opt.state_dict(), "history": history}, ckpt)
+        if select is not None and (best is None or metrics[select] > best["score"]):
+            best = {"score": metrics[select], "epoch": epoch + 1,
+                    "net": {k: v.clone() for k, v in net.state_dict().items()}}
+        artifacts.save_torch({"net": net.state_dict(), "opt": opt.state_dict(), "history": history,
+                              "best": best}, ckpt)
+    if best is not None:
+        net.load_state_dict(best["net"])
+        for entry in history:
+            entry["kept"] = entry["epoch"] == best["epoch"]
     net.eval()
     return history
 
 
 def _train_classifier(prof: Profile, seed: int, ckpt, device: torch.device, model: str,
                       adversary: Callable[[nn.Module, torch.Tensor, torch.Tensor, int], torch.Tensor]
-                      | None = None):
+                      | None = None, holdout: int = 0,
+                      check: Callable[[nn.Module, torch.Tensor, torch.Tensor], dict] | None = None,
+                      select: str | None = None, schedule: str = "cosine"):
+    """Adam on cross-entropy (of `adversary`'s images if given). With `holdout`, that many training
+    images (seeded) are left out and `check` scores them after every epoch; its metric `select`
+    picks the epoch whose weights are kept."""
     cfg = getattr(prof, model)
     x, y = training_data(prof, device)
+    held = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed_for(model, seed)))[:holdout]
+    keep = torch.ones(len(x), dtype=torch.bool)
+    keep[held] = False
+    (x_held, y_held), (x, y) = (x[held], y[held]), (x[keep.to(x.device)], y[keep.to(y.device)])
     net = build(model, prof).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     per_epoch = math.ceil(len(x) / cfg.batch_size)
+    set_lr = LR_SCHEDULES[schedule]
 
     def run_epoch(epoch: int) -> dict[str, float]:
         gen = torch.Generator().manual_seed(seed_for(model, seed) + epoch)
@@ -135,7 +168,7 @@ def _train_classifier(prof: Profile, seed: int, ckpt, device: torch.device, mode
                    leave=False)
         for i, idx in enumerate(bar):
             step = epoch * per_epoch + i
-            _cosine_lr(opt, cfg.lr, step, cfg.epochs * per_epoch)
+            set_lr(opt, cfg.lr, step, cfg.epochs * per_epoch)
             xb, yb = x[idx], y[idx]
             if adversary is not None:
                 xb = adversary(net, xb, yb, step)
@@ -148,14 +181,22 @@ def _train_classifier(prof: Profile, seed: int, ckpt, device: torch.device, mode
             correct += (logits.argmax(1) == yb).sum().item()
             seen += len(idx)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
-        return {"loss": loss_sum / seen, "train_accuracy": correct / seen}
+        metrics = {"loss": loss_sum / seen, "train_accuracy": correct / seen}
+        if check is not None and holdout:
+            net.eval()
+            metrics.update(check(net, x_held, y_held))
+        return metrics
 
-    history = _fit(net, opt, cfg.epochs, ckpt, run_epoch, seed_for(model, seed))
-    return net.state_dict(), history, {}
+    history = _fit(net, opt, cfg.epochs, ckpt, run_epoch, seed_for(model, seed),
+                   select if check is not None and holdout else None)
+    kept = next((h["epoch"] for h in history if h.get("kept")), None)
+    return net.state_dict(), history, {} if kept is None else {"kept_epoch": kept, "holdout": holdout}
 
 
 def _train_madry(prof: Profile, seed: int, ckpt, device: torch.device):
-    """Adversarial training on L-inf PGD examples (random start); eps ramps up over the warm-up."""
+    """Adversarial training on L-inf PGD examples (random start); eps ramps up over the warm-up. One
+    step of 1.25 ε is FGSM from a random start (Wong et al. 2020); the epoch kept is the one with the
+    best PGD accuracy on held-out training images."""
     cfg = prof.madry
     per_epoch = math.ceil(prof.train_samples / cfg.batch_size)
     warmup = cfg.eps_warmup_epochs * per_epoch
@@ -171,7 +212,16 @@ def _train_madry(prof: Profile, seed: int, ckpt, device: torch.device):
         net.train()
         return adv
 
-    return _train_classifier(prof, seed, ckpt, device, "madry", adversary)
+    def check(net: nn.Module, x_held: torch.Tensor, y_held: torch.Tensor) -> dict[str, float]:
+        """Clean and PGD accuracy on the held-out images; PGD picks the epoch (against catastrophic
+        overfitting, where single-step training suddenly stops resisting multi-step attacks)."""
+        clean = (predict(net, x_held).argmax(1) == y_held).float().mean().item()
+        robust = pgd_accuracy(net, x_held, y_held, cfg.eps, cfg.eval_pgd_steps, cfg.eval_pgd_step_size,
+                              restarts=1, batch_size=prof.eval_batch_size)
+        return {"holdout_accuracy": clean, "holdout_pgd_accuracy": robust}
+
+    return _train_classifier(prof, seed, ckpt, device, "madry", adversary, cfg.holdout, check,
+                             "holdout_pgd_accuracy", cfg.lr_schedule)
 
 
 def _train_abs(prof: Profile, seed: int, ckpt, device: torch.device):

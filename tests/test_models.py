@@ -9,7 +9,7 @@ from torch import nn
 
 from absnb.models.binarize import binarize, binarize_ste
 from absnb.models.cnn import CNN, SUBSTITUTE_CHANNELS
-from absnb.models.madry import MadryNet, pgd_linf
+from absnb.models.madry import MadryNet, pgd_accuracy, pgd_linf
 from absnb.models.nearest import NearestNeighbour
 from absnb.models.vae import LATENT_DIM, VAE
 
@@ -246,3 +246,31 @@ def test_pgd_without_steps_and_random_start_returns_the_input():
     adv = pgd_linf(model, x, torch.zeros(3, dtype=torch.long), eps=0.3, steps=0, step_size=0.1,
                    random_start=False)
     assert torch.equal(adv, x)
+
+
+def test_pgd_accuracy_counts_an_image_only_if_clean_and_every_restart_fail_to_break_it():
+    model = _linear_model()
+    x = _images(64)
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    y = pred.clone()
+    y[:8] = (pred[:8] + 1) % 10  # wrong when clean: never robust, even at eps = 0
+    assert pgd_accuracy(model, x, y, eps=0.0, steps=5, step_size=0.01) == 56 / 64
+    # per image, the robust set under more restarts is a subset: the accuracy never rises
+    accs = [pgd_accuracy(model, x, y, 0.05, 5, 0.01, restarts=r, batch_size=10,
+                         generator=torch.Generator().manual_seed(1)) for r in (1, 4)]
+    assert accs[1] <= accs[0] < 56 / 64  # PGD breaks some of a plain linear model's images
+    assert pgd_accuracy(model, x, y, 0.3, 20, 0.05) <= 0.05  # a large ball breaks nearly all
+
+
+def test_pgd_accuracy_equals_an_explicit_count_of_rechecked_adversarials():
+    model = _linear_model()
+    x, y = _images(20), torch.arange(20) % 10
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        ok = model(x).argmax(1) == y
+    adv = pgd_linf(model, x[ok], y[ok], 0.05, 5, 0.01, generator=gen)
+    with torch.no_grad():
+        expected = (model(adv).argmax(1) == y[ok]).sum().item() / 20
+    got = pgd_accuracy(model, x, y, 0.05, 5, 0.01, generator=torch.Generator().manual_seed(3))
+    assert got == expected

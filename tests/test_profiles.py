@@ -65,7 +65,8 @@ def test_unmodified_copy_loads_identically(tmp_path):
         ("alpha = 440.0", "alpha = false", "alpha"),  # bool for float
         ("n_samples = 8000", "n_samples = 8000.0", "n_samples"),  # float for int
         ("gamma_steps = 41", "gamma_steps = -41", "gamma_steps"),  # negative int
-        ("lr = 0.0005", "lr = -0.0005", "lr"),  # negative float
+        ("lr = 0.002", "lr = -0.002", "lr"),  # negative float
+        ('lr_schedule = "cyclic"', 'lr_schedule = "cyclical"', "lr_schedule"),  # not one of the choices
         ("cnn = { epochs = 6, batch_size = 128, lr = 0.002 }", "cnn = 6", "cnn"),  # not a table
     ],
 )

@@ -26,7 +26,8 @@ def test_measured_times_scale_by_the_papers_work(tmp_path, monkeypatch):
     assert table.loc["03 attacks l2", "paper, projected (CPU h)"] == round(100 * 20 * 2.5 / 3600, 1)
     paper = projection.profiles.load("paper").budget("nearest")
     work = paper.samples * paper.pointwise_repeats * paper.saltpepper_steps
-    assert table.loc["03 attacks l0", "paper, projected (CPU h)"] == round(36 * work / (50 * 2 * 500) / 3600, 1)
+    expected = round(36 * work / (50 * 2 * 500) / 3600, 1)
+    assert table.loc["03 attacks l0", "paper, projected (CPU h)"] == expected
     assert table.loc["03 attacks l2", "measured (min)"] == round(100 / 60, 1)
 
 

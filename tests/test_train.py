@@ -89,3 +89,44 @@ def test_abs_logs_held_out_accuracy_and_caches_its_decoded_bank(tiny):
     torch.testing.assert_close(retrained.bank_x, decode_bank(retrained.stacked, retrained.bank_z),
                                rtol=0, atol=1e-6)
     assert not torch.equal(retrained.bank_x, first.bank_x)
+
+
+def test_cyclic_lr_rises_to_its_peak_at_40_percent_and_falls_to_zero():
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    lrs = []
+    for step in range(101):
+        train._cyclic_lr(opt, 0.5, step, 100)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[0] == 0 and lrs[40] == pytest.approx(0.5) and lrs[100] == pytest.approx(0.0)
+    assert lrs[20] == pytest.approx(0.25) and lrs[70] == pytest.approx(0.25)
+    assert max(lrs) == lrs[40]
+
+
+def test_fit_keeps_the_epoch_with_the_best_selected_metric_across_a_resume(tmp_path):
+    """Against catastrophic overfitting: the net ends with the weights of its best epoch."""
+    net = torch.nn.Linear(1, 1, bias=False)
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    scores = [0.2, 0.9, 0.4, 0.1]
+
+    def run_epoch(epoch: int) -> dict:
+        with torch.no_grad():
+            net.weight.fill_(float(epoch))  # the weights say which epoch made them
+        return {"robust": scores[epoch]}
+
+    ckpt = tmp_path / "ckpt.pt"
+    train._fit(net, opt, 2, ckpt, run_epoch, select="robust")  # interrupted after two epochs
+    history = train._fit(net, opt, 4, ckpt, run_epoch, select="robust")  # resumed
+    assert net.weight.item() == 1.0, "epoch 2 (index 1) had the best score"
+    assert [h["kept"] for h in history] == [False, True, False, False]
+
+
+def test_madry_logs_held_out_pgd_accuracy_per_epoch_and_keeps_the_best(tiny):
+    smoke = tiny["profile"]
+    tiny["profile"] = dataclasses.replace(smoke, madry=dataclasses.replace(smoke.madry, holdout=50, epochs=2))
+    log = train.train("madry", "smoke")
+    history = log["history"]
+    assert [h["epoch"] for h in history] == [1, 2] and sum(h["kept"] for h in history) == 1
+    assert all(0 <= h["holdout_pgd_accuracy"] <= h["holdout_accuracy"] <= 1 for h in history)
+    best = max(history, key=lambda h: h["holdout_pgd_accuracy"])
+    assert log["kept_epoch"] == best["epoch"] and log["holdout"] == 50
