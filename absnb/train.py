@@ -55,8 +55,10 @@ def train(model: str, profile: str, seed: int = 0, force: bool = False) -> dict[
             return log
         print(f"{model}: settings changed since the stored run, training again")
         force = True
-    if force:
-        ckpt.unlink(missing_ok=True)
+    settings = ckpt.with_suffix(".json")  # what the checkpoint was trained with
+    if force or (ckpt.exists() and (not settings.exists() or artifacts.load_json(settings) != config)):
+        ckpt.unlink(missing_ok=True)  # an interrupted run under other settings is not resumed
+    artifacts.save_json(config, settings)
     device = runtime.configure()
     torch.manual_seed(seed_for(model, seed))
     state, history, extra = RECIPES[model](prof, seed, ckpt, device)
@@ -66,6 +68,7 @@ def train(model: str, profile: str, seed: int = 0, force: bool = False) -> dict[
     artifacts.save_json(log, log_file)
     artifacts.save_torch(state, weights)
     ckpt.unlink(missing_ok=True)
+    settings.unlink(missing_ok=True)
     return log
 
 

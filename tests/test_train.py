@@ -130,3 +130,27 @@ def test_madry_logs_held_out_pgd_accuracy_per_epoch_and_keeps_the_best(tiny):
     assert all(0 <= h["holdout_pgd_accuracy"] <= h["holdout_accuracy"] <= 1 for h in history)
     best = max(history, key=lambda h: h["holdout_pgd_accuracy"])
     assert log["kept_epoch"] == best["epoch"] and log["holdout"] == 50
+
+
+def test_an_interrupted_run_is_resumed_only_under_its_own_settings(tiny, monkeypatch):
+    calls = []
+    real_fit = train._fit
+
+    def interrupted_fit(net, opt, epochs, ckpt, run_epoch, seed=0, select=None):
+        calls.append(ckpt.exists())
+        real_fit(net, opt, 1, ckpt, run_epoch, seed, select)  # one epoch, then "killed"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "_fit", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        train.train("cnn", "smoke")
+    with pytest.raises(KeyboardInterrupt):
+        train.train("cnn", "smoke")  # same settings: resumes the checkpoint
+    smoke = tiny["profile"]
+    tiny["profile"] = dataclasses.replace(smoke, cnn=dataclasses.replace(smoke.cnn, lr=smoke.cnn.lr / 2))
+    monkeypatch.setattr(train, "_fit", real_fit)
+    seen = []
+    monkeypatch.setattr(artifacts, "load_torch", lambda path, *a, **k: seen.append(path) or {})
+    log = train.train("cnn", "smoke")  # other settings: starts afresh, never reads the checkpoint
+    assert calls == [False, True] and not seen and len(log["history"]) == smoke.cnn.epochs
+    assert not artifacts.checkpoint_path("smoke", "cnn").exists()
