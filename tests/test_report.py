@@ -1,0 +1,17 @@
+"""The sentences the book prints about a run say what was measured, with its settings."""
+
+from __future__ import annotations
+
+from absnb import report
+
+
+def test_madry_robustness_names_both_pgd_evaluations_and_the_released_model():
+    score = {"accuracy": 0.9851, "pgd_steps": 40, "pgd_eps": 0.3, "pgd_step_size": 0.01,
+             "pgd_samples": 10000, "pgd_accuracy": 0.9012, "restarts_steps": 100, "restarts": 10,
+             "restarts_samples": 1000, "restarts_accuracy": 0.884}
+    text = report.madry_robustness(score)
+    assert "**98.51%**" in text and "PGD-40" in text and "**90.12%**" in text
+    assert "PGD-100 from 10 random starts" in text and "first 1,000" in text and "**88.40%**" in text
+    assert "89.6%" in text  # the released model's number, for comparison
+    older = {k: v for k, v in score.items() if not k.startswith("restarts")}
+    assert "random starts (an image" not in report.madry_robustness(older)  # a score from before
