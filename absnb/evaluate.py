@@ -7,6 +7,7 @@ weights are scored again; `clean_table` gathers them into one tidy table.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pandas as pd
@@ -33,9 +34,12 @@ def score_model(name: str, profile: str, force: bool = False) -> dict:
     path = artifacts.clean_path(profile, name)
     check_trained(name, profile)
     digest = weights_digest(profile, name)
-    if path.exists() and not force and artifacts.load_json(path).get("weights_sha256") == digest:
-        return artifacts.load_json(path)
     prof = profiles.load(profile)
+    settings = scoring_settings(prof, name)
+    if path.exists() and not force:
+        stored = artifacts.load_json(path)
+        if stored.get("weights_sha256") == digest and stored.get("settings") == settings:
+            return stored
     device = runtime.configure()
     model = load(name, prof).to(device)
     x, y = test_data(prof)
@@ -44,11 +48,19 @@ def score_model(name: str, profile: str, force: bool = False) -> dict:
     logits = predict(lambda b: model(b.to(device)), x, batch, f"clean {name}")
     result = {"model": name, "profile": profile, "samples": len(y),
               "accuracy": (logits.argmax(1) == y).float().mean().item(),
-              "seconds": time.time() - start, "hardware": runtime.describe(), "weights_sha256": digest}
+              "seconds": time.time() - start, "hardware": runtime.describe(), "weights_sha256": digest,
+              "settings": settings}
     if name == "madry":
         result.update(_pgd_accuracy(model, x, y, prof, device))
     artifacts.save_json(result, path)
     return result
+
+
+def scoring_settings(prof: profiles.Profile, name: str) -> dict:
+    """What a stored score depends on besides the weights: the test images and the model's settings
+    (ABS inference, Madry et al.'s PGD evaluations), so changing either re-scores."""
+    section = getattr(prof, name, None)
+    return {"eval_samples": prof.eval_samples, **(dataclasses.asdict(section) if section else {})}
 
 
 def _pgd_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prof: profiles.Profile,

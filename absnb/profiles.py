@@ -47,14 +47,21 @@ class MadryConfig:
     holdout: int  # training images held out: PGD accuracy on them after each epoch picks the epoch kept
     eval_pgd_steps: int  # PGD of the per-epoch check and of the clean page
     eval_pgd_step_size: float
-    eval_pgd_samples: int
-    eval_restart_steps: int  # the stronger evaluation: PGD of this many steps from `eval_restarts`
-    eval_restarts: int  # random starts; a test image counts as robust only if no restart breaks it
-    eval_restart_samples: int
+    # The clean page's evaluation only: changing these re-scores the weights but does not retrain them.
+    eval_pgd_samples: int = dataclasses.field(metadata={"test_only": True})
+    eval_restart_steps: int = dataclasses.field(metadata={"test_only": True})  # the stronger evaluation:
+    eval_restarts: int = dataclasses.field(metadata={"test_only": True})  # PGD from this many random starts
+    eval_restart_samples: int = dataclasses.field(metadata={"test_only": True})
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; valid: {', '.join(LR_SCHEDULES)}")
+
+
+def training_settings(section: object) -> dict[str, object]:
+    """A config section's fields that decide the trained weights (those not marked test_only)."""
+    return {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
+            if not f.metadata.get("test_only")}
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from absnb.models.abs import fit_gamma
 from absnb.models.madry import pgd_accuracy, pgd_linf
 from absnb.models.stacked_vae import StackedVAE, to_vaes
 from absnb.models.vae import vae_loss
-from absnb.profiles import Profile
+from absnb.profiles import Profile, training_settings
 from absnb.vocabulary import ALL_MODELS, REQUIRES
 
 
@@ -75,7 +75,7 @@ def train(model: str, profile: str, seed: int = 0, force: bool = False) -> dict[
 def _config_of(prof: Profile, model: str) -> dict[str, Any]:
     """What a model's training depends on: its profile settings and the weights it builds on."""
     section = getattr(prof, model, None)
-    config = {"train_samples": prof.train_samples, **(dataclasses.asdict(section) if section else {})}
+    config = {"train_samples": prof.train_samples, **(training_settings(section) if section else {})}
     if model == "binary_abs":
         config["abs_inference"] = dataclasses.asdict(prof.abs)
     for needed in REQUIRES.get(model, ()):

@@ -132,6 +132,28 @@ def test_madry_logs_held_out_pgd_accuracy_per_epoch_and_keeps_the_best(tiny):
     assert log["kept_epoch"] == best["epoch"] and log["holdout"] == 50
 
 
+def test_madry_evaluation_settings_rescore_without_retraining(tiny):
+    """The clean page's PGD budgets decide the score, not the weights: changing them keeps the weights
+    and scores again; changing the training's own PGD retrains."""
+    from absnb import evaluate
+
+    smoke = tiny["profile"]
+    cheap = dataclasses.replace(smoke.madry, holdout=0, epochs=1, eval_pgd_samples=20,
+                                eval_restart_samples=10)
+    tiny["profile"] = dataclasses.replace(smoke, eval_samples=20, madry=cheap)
+    first = train.train("madry", "smoke")
+    scored = evaluate.score_model("madry", "smoke")
+    more = dataclasses.replace(cheap, eval_restarts=cheap.eval_restarts + 1, eval_restart_samples=20)
+    tiny["profile"] = dataclasses.replace(tiny["profile"], madry=more)
+    assert train.train("madry", "smoke") == first, "an evaluation budget retrained the weights"
+    rescored = evaluate.score_model("madry", "smoke")
+    assert rescored["weights_sha256"] == scored["weights_sha256"]
+    assert (scored["restarts_samples"], rescored["restarts_samples"]) == (10, 20)
+    assert rescored["restarts"] == cheap.eval_restarts + 1
+    tiny["profile"] = dataclasses.replace(tiny["profile"], madry=dataclasses.replace(more, pgd_steps=1))
+    assert train.train("madry", "smoke")["config"]["pgd_steps"] == 1
+
+
 def test_an_interrupted_run_is_resumed_only_under_its_own_settings(tiny, monkeypatch):
     calls = []
     real_fit = train._fit

@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from absnb import data, profiles, runtime
+from absnb.attacks.foolbox_attacks import Start
 from absnb.attacks.registry import ATTACKS, AttackSpec, applies, execution_order, starts_from
 from absnb.attacks.run import Target
 from absnb.attacks.selection import COST_ORDER, Request, select_samples
@@ -122,11 +123,7 @@ def _run_task(task: Task, earlier: dict[str, dict], threads: int | None) -> dict
         device = runtime.device().type
     spec = _spec(task.norm, task.attack)
     digests = dict(task.digests)
-    start = None
-    origins = starts_from(spec, [_spec(task.norm, name) for name in task.before])
-    if origins:  # else (the attacks it starts from not selected) it starts as foolbox would
-        start = best_start({s.name: earlier[s.name]["distance"] for s in origins},
-                           {s.name: earlier[s.name]["adv"] for s in origins})
+    start = _start(task, spec, earlier)
     budget = _budget(task.profile, task.model, task.n_samples)
     images, labels = _test_set(device)
     part = run_batch(
@@ -136,6 +133,16 @@ def _run_task(task: Task, earlier: dict[str, dict], threads: int | None) -> dict
         lambda: _model(task.profile, "substitute", digests["substitute"], device),
         budget, pair_settings(task.norm, spec, budget, digests, task.model), task.force, start)
     return earlier | {task.attack: part}
+
+
+def _start(task: Task, spec: AttackSpec, earlier: dict[str, dict]) -> Start | None:
+    """Per sample, the best verified adversarial of the earlier attacks `spec` starts from; None when
+    it starts from none of those selected (then it starts as foolbox would)."""
+    origins = starts_from(spec, [_spec(task.norm, name) for name in task.before])
+    if not origins:
+        return None
+    return best_start({s.name: earlier[s.name]["distance"] for s in origins},
+                      {s.name: earlier[s.name]["adv"] for s in origins})
 
 
 def execute(chains: list[list[Task]], client=None, threads: int | None = None) -> list[dict[str, dict]]:
@@ -191,15 +198,12 @@ def assemble(chains: list[list[Task]], results: list[dict[str, dict]]
     for model, batches in by_model.items():
         batches.sort(key=lambda item: item[0][0].index)
         samples = torch.tensor([s for chain, _ in batches for s in chain[0].samples])
+        joined = {attack: {f: torch.cat([r[attack][f] for _, r in batches]) for f in ("distance", "adv")}
+                  for attack in batches[0][1]}  # each attack's results over all samples, in order
         for task in batches[0][0]:
             spec = _spec(task.norm, task.attack)
             parts = [result[task.attack] for _, result in batches]
-            start = None
-            origins = starts_from(spec, [_spec(task.norm, name) for name in task.before])
-            if origins:
-                start = best_start(
-                    {s.name: torch.cat([r[s.name]["distance"] for _, r in batches]) for s in origins},
-                    {s.name: torch.cat([r[s.name]["adv"] for _, r in batches]) for s in origins})
+            start = _start(task, spec, joined)
             settings = pair_settings(task.norm, spec, _budget(task.profile, model, task.n_samples),
                                      dict(task.digests), model)
             frames[(model, task.attack)] = finish_pair(task.profile.name, model, samples, labels, settings,
