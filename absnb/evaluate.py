@@ -18,7 +18,7 @@ from absnb.inference import predict
 from absnb.models import check_name, check_trained, load, weights_digest
 from absnb.models.madry import pgd_accuracy
 from absnb.paths import DATA_DIR
-from absnb.vocabulary import DISPLAY_NAMES
+from absnb.vocabulary import DISPLAY_NAMES, REQUIRES
 
 PAPER_TABLE1 = DATA_DIR / "paper_table1.csv"
 
@@ -58,9 +58,13 @@ def score_model(name: str, profile: str, force: bool = False) -> dict:
 
 def scoring_settings(prof: profiles.Profile, name: str) -> dict:
     """What a stored score depends on besides the weights: the test images and the model's settings
-    (ABS inference, Madry et al.'s PGD evaluations), so changing either re-scores."""
+    (ABS inference, Madry et al.'s PGD evaluations), so changing either re-scores. A model built on
+    another (Binary ABS on ABS) depends on that one's section too: its inference settings live there."""
     section = getattr(prof, name, None)
-    return {"eval_samples": prof.eval_samples, **(dataclasses.asdict(section) if section else {})}
+    settings = {"eval_samples": prof.eval_samples, **(dataclasses.asdict(section) if section else {})}
+    for needed in REQUIRES.get(name, ()):
+        settings[needed] = dataclasses.asdict(getattr(prof, needed))
+    return settings
 
 
 def _pgd_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prof: profiles.Profile,

@@ -154,6 +154,24 @@ def test_madry_evaluation_settings_rescore_without_retraining(tiny):
     assert train.train("madry", "smoke")["config"]["pgd_steps"] == 1
 
 
+def test_binary_abs_rescores_when_the_abs_inference_changes(tiny):
+    """Binary ABS's inference settings live in the ABS section: a stored score computed with 1 Adam
+    step must not stand for a 2-step inference, even with the same weights files."""
+    from absnb import evaluate
+
+    tiny["profile"] = dataclasses.replace(tiny["profile"], eval_samples=8)
+    train.train("abs", "smoke")
+    train.train("binary_abs", "smoke")
+    scored = evaluate.score_model("binary_abs", "smoke")
+    two = dataclasses.replace(tiny["profile"].abs, steps=2)
+    tiny["profile"] = dataclasses.replace(tiny["profile"], abs=two)
+    rescored = evaluate.score_model("binary_abs", "smoke")
+    assert rescored["weights_sha256"] == scored["weights_sha256"]
+    assert (scored["settings"]["abs"]["steps"], rescored["settings"]["abs"]["steps"]) == (1, 2)
+    # a model on its own keeps the flat layout, so its stored scores stay valid
+    assert "abs" not in evaluate.scoring_settings(tiny["profile"], "madry")
+
+
 def test_an_interrupted_run_is_resumed_only_under_its_own_settings(tiny, monkeypatch):
     calls = []
     real_fit = train._fit
