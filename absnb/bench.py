@@ -8,6 +8,9 @@ steps of 0.05) and on real test images with the trained ABS weights of a profile
 - today's path (`ABS.elbo`: the same, with the bank's constant cost cached and the images searched in
   chunks that stay in the CPU cache),
 at batch sizes 1, 16 and 100, and checks that all three give the same predictions and logits.
+Beside them it prints the arithmetic floor: the inference's floating-point operations per image
+(`search_flops`, counted from the architecture) at the rate this machine multiplies large matrices
+(`matmul_gflops`), the speed no implementation of the same search can beat by much.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import torch
 
 from absnb import artifacts, data, profiles, runtime
 from absnb.models import load
-from absnb.models.abs import ABS, N_PIXELS, optimise_latents
+from absnb.models.abs import ABS, N_CLASSES, N_PIXELS, InferenceConfig, optimise_latents
+from absnb.models.vae import DECODER, LATENT_DIM
 from absnb.paths import ARTIFACTS_DIR
 
 
@@ -36,6 +40,30 @@ def batched_before(model: ABS, x: torch.Tensor) -> torch.Tensor:
     best, _ = optimise_latents(model.stacked, flat[None], z0, model.cfg.steps, model.cfg.lr,
                                model.cfg.radius)
     return -best.T / N_PIXELS
+
+
+def decoder_flops() -> int:
+    """Floating-point operations of one decode of one latent (multiply-adds x 2): every transposed
+    conv costs input pixels x in-channels x out-channels x kernel area; its input gradient, the same."""
+    flops, channels, size = 0, LATENT_DIM, 1
+    for out_channels, kernel, stride in DECODER:
+        flops += 2 * size * size * channels * out_channels * kernel * kernel
+        channels, size = out_channels, (size - 1) * stride + kernel
+    return flops
+
+
+def search_flops(cfg: InferenceConfig) -> int:
+    """Floating-point operations of the full inference of one image: the bank products (every class
+    renders every bank latent), then per class steps + 1 decodes and `steps` input gradients."""
+    bank = 2 * N_CLASSES * cfg.n_samples * N_PIXELS
+    return bank + N_CLASSES * (2 * cfg.steps + 1) * decoder_flops()
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """This machine's rate of float32 matrix products at the current torch threads (GFLOP/s): the
+    practical ceiling for the convolutions that dominate the search."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / time_call(lambda _: a @ b, a, repeats) / 1e9
 
 
 def time_call(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, repeats: int) -> float:
@@ -63,7 +91,9 @@ def compare(model: ABS, x: torch.Tensor) -> dict[str, float | bool]:
 
 def run(model: ABS, images: torch.Tensor, batch_sizes: tuple[int, ...] = (1, 16, 100),
         repeats: int = 3) -> pd.DataFrame:
-    """ms per image of the three paths, today's speed-ups and the logit checks, per batch size."""
+    """ms per image of the three paths, today's speed-ups, the arithmetic floor and the logit checks,
+    per batch size."""
+    floor = search_flops(model.cfg) / matmul_gflops() / 1e6  # ms per image at the matmul rate
     paths = {"loop": model.elbo_loop, "before": lambda x: batched_before(model, x), "now": model.elbo}
     rows = []
     for batch in batch_sizes:
@@ -74,7 +104,9 @@ def run(model: ABS, images: torch.Tensor, batch_sizes: tuple[int, ...] = (1, 16,
                      "batched before (ms/image)": round(ms["before"], 1),
                      "now (ms/image)": round(ms["now"], 1),
                      "speed-up vs before": round(ms["before"] / ms["now"], 2),
-                     "speed-up vs loop": round(ms["loop"] / ms["now"], 2), **compare(model, x)})
+                     "speed-up vs loop": round(ms["loop"] / ms["now"], 2),
+                     "floor (ms/image)": round(floor, 1),
+                     "now vs floor": round(ms["now"] / floor, 2), **compare(model, x)})
     return pd.DataFrame(rows)
 
 
@@ -91,7 +123,8 @@ def main() -> None:
     hw = runtime.describe()
     print(f"ABS inference ({args.profile} weights, first test images), {model.cfg.n_samples} bank "
           f"latents, {model.cfg.steps} Adam steps, search chunk {ABS.CPU_CHUNK} on a CPU, "
-          f"{hw['hardware']} ({hw['torch_threads']} threads), median of {args.repeats} runs")
+          f"{hw['hardware']} ({hw['torch_threads']} threads), median of {args.repeats} runs; "
+          f"{search_flops(model.cfg) / 1e9:.2f} GFLOP per image, floor at the matmul rate")
     print(table.to_string(index=False))
     artifacts.save_json({"profile": args.profile, "settings": model.cfg.__dict__, "hardware": hw,
                          "chunk": ABS.CPU_CHUNK, "results": table.to_dict("records")},
