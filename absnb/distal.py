@@ -115,7 +115,7 @@ def search(model: nn.Module, state: Search, budget: DistalBudget, estimated: boo
         state.queries += queries + len(x)
         state.seconds += time.perf_counter() - start
         bar.update(int(state.steps.max()) - bar.n)
-        bar.set_postfix(best=f"{state.confidence.max():.3f}")
+        bar.set_postfix(best=f"{state.confidence.max():.3f}", refresh=False)
         save(state)
     bar.close()
     return state

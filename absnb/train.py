@@ -183,7 +183,7 @@ def _train_classifier(prof: Profile, seed: int, ckpt, device: torch.device, mode
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(1) == yb).sum().item()
             seen += len(idx)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
         metrics = {"loss": loss_sum / seen, "train_accuracy": correct / seen}
         if check is not None and holdout:
             net.eval()
@@ -263,7 +263,7 @@ def _train_abs(prof: Profile, seed: int, ckpt, device: torch.device):
             opt.step()
             totals["loss"] += loss.item() / steps
             totals["squared_error"] += se.item() / steps
-            bar.set_postfix(kl_weight=f"{kl_weight:.2f}", se=f"{se.item() / 10:.2f}")
+            bar.set_postfix(kl_weight=f"{kl_weight:.2f}", se=f"{se.item() / 10:.2f}", refresh=False)
         accuracy = _bank_accuracy(stacked, prof, x[held], y[held])
         stacked.train()
         return totals | {"kl_weight": kl_weight, "holdout_bank_accuracy": accuracy}

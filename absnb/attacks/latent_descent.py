@@ -38,7 +38,7 @@ def latent_descent(model: ABS, x: torch.Tensor, y: torch.Tensor, eps: float = 1e
         target = logits[~fooled].scatter(1, y[going, None], float("-inf")).argmax(1)
         recon = model.reconstruct(z[:, ~fooled])[torch.arange(len(going)), target]
         current[going] = (1 - eps) * current[going] + eps * recon.view_as(current[going])
-        bar.set_postfix(found=int(found.sum()))
+        bar.set_postfix(found=int(found.sum()), refresh=False)
     return _bisect(model, x, y, adv, found, search_steps), found
 
 
