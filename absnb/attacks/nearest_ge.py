@@ -15,11 +15,26 @@ exactly, not approximately. On MNIST that leaves a few dozen images per sample a
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 from absnb.models.nearest import NearestNeighbour
 
 CLASSES = 10
+# per model: its training images in float64, their squared norms and whether they lie in [0, 1],
+# made once (this cost ~0.3 s per call, which the ε bisection paid once per image and step)
+_TRAIN64: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _train64(model: NearestNeighbour, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """The model's training images in float64 on `device`, their squared norms and whether all
+    their pixels lie in [0, 1] (cached per model)."""
+    cached = _TRAIN64.get(model)
+    if cached is None or cached[0].device != device or cached[0].shape != model.train_x.shape:
+        train = model.train_x.to(device, torch.float64)
+        cached = _TRAIN64[model] = (train, train.pow(2).sum(1), _in_box(train))
+    return cached
 
 
 def _in_box(images: torch.Tensor) -> bool:
@@ -35,29 +50,25 @@ def nearest_jacobian(model: NearestNeighbour, x: torch.Tensor, step: float,
     box leaves no width (a step the box clips away gives f(x), as there).
 
     Computed in float64 (the model's own float32 distances carry rounding of about 1e-5 in the squared
-    distance; these do not), returned in x's dtype with shape (n, 10, *image shape). Work is chunked
-    over the training set and over the (sample, training image) pairs that can be nearest, holding
-    at most about `elements_per_chunk` float64 values per temporary (32 MiB by default)."""
+    distance; these do not), returned in x's dtype with shape (n, 10, *image shape). The training set
+    is kept in float64 once per model; the work on the (sample, training image) pairs that can be
+    nearest is chunked, at most about `elements_per_chunk` float64 values per temporary."""
     n, shape = len(x), x.shape[1:]
     flat = x.detach().reshape(n, -1)
     pixels = flat.shape[1]
     # the perturbed pixel values exactly as coordinate_jacobian forms them (in x's dtype)
     values = torch.stack([(flat + step).clamp(0, 1), (flat - step).clamp(0, 1)])  # (2, n, pixels)
     x64, v64 = flat.double(), values.double()
-    train, labels = model.train_x, model.train_y.to(flat.device)
+    labels = model.train_y.to(flat.device)
     with torch.no_grad():
-        # squared distance to every training image, chunked over the training set (only for pruning)
-        rows = max(1, elements_per_chunk // pixels)
-        x_sq = x64.pow(2).sum(1, keepdim=True)
-        d2 = torch.empty(n, len(train), dtype=torch.float64, device=flat.device)
-        for start in range(0, len(train), rows):
-            t = train[start:start + rows].to(flat.device, torch.float64)
-            d2[:, start:start + rows] = (x_sq + t.pow(2).sum(1) - 2 * x64 @ t.T).clamp_min(0)
+        train, train_sq, train_in_box = _train64(model, flat.device)
+        # squared distance to every training image (only for pruning)
+        d2 = (x64.pow(2).sum(1, keepdim=True) + train_sq - 2 * x64 @ train.T).clamp_min(0)
         per_class = d2.new_full((n, CLASSES), float("inf"))
         per_class = per_class.scatter_reduce(1, labels.expand(n, -1), d2, reduce="amin")
         # the exact pruning bound of the module docstring, plus slack for the rounding of d2
         margin = 2 * min(1.0, 2 * step + step**2)
-        if not _in_box(flat) or not _in_box(train):
+        if not _in_box(flat) or not train_in_box:
             margin = float("inf")  # the bound assumes pixels in [0, 1]: outside it, keep every image
         limit = per_class.gather(1, labels.expand(n, -1)) + margin
         owner, index = (d2 <= limit + 1e-9 * (1 + limit)).nonzero().unbind(1)
@@ -67,7 +78,7 @@ def nearest_jacobian(model: NearestNeighbour, x: torch.Tensor, step: float,
         best = torch.full((2, n * CLASSES, pixels), float("inf"), dtype=torch.float64, device=flat.device)
         for part in torch.arange(len(owner), device=flat.device).split(max(1, elements_per_chunk // pixels)):
             o, g = owner[part], group[part]
-            t = train[index[part]].to(flat.device, torch.float64)  # (pairs, pixels)
+            t = train[index[part]]  # (pairs, pixels)
             diff_sq = (x64[o] - t).pow(2)
             dist = diff_sq.sum(1)  # D_t, summed directly
             base.scatter_reduce_(0, g, dist, reduce="amin")
