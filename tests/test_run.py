@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import foolbox as fb
 import pytest
 import torch
 from quick_train import quick_train
@@ -102,6 +103,26 @@ def test_pointwise_repeats_keep_the_best_run(setup):
     assert once.success.all() and thrice.success.all()
     assert (thrice.distance <= once.distance).all()
     assert thrice.rejected == 0
+
+
+def test_pointwise_repeats_start_from_fresh_salt_and_pepper(setup, monkeypatch):
+    """With a start for every sample, the first Pointwise run begins there and each further repeat
+    from a fresh Salt&Pepper adversarial (its local minimum depends on the start); none ends worse
+    than the start."""
+    spec = next(s for s in ATTACKS["l0"] if s.name == "Pointwise Attack")
+    target, x, y = Target("cnn", setup["cnn"]), setup["x"], setup["y"]
+    saltpepper = next(s for s in ATTACKS["l0"] if s.name == "Salt&Pepper Noise")
+    start = attack_batch(saltpepper, target, x, y, BUDGET, Shared())
+    assert start.success.all()
+    calls = []
+    run = fb.attacks.SaltAndPepperNoiseAttack.run
+    monkeypatch.setattr(fb.attacks.SaltAndPepperNoiseAttack, "run",
+                        lambda self, *a, **k: calls.append(1) or run(self, *a, **k))
+    result = attack_batch(spec, target, x, y, dataclasses.replace(BUDGET, pointwise_repeats=3), Shared(),
+                          start=(start.adv, start.success))
+    assert len(calls) == 2, "two of the three runs start from fresh Salt&Pepper adversarials"
+    assert result.success.all() and result.rejected == 0
+    assert (result.distance <= start.distance).all()
 
 
 @pytest.mark.parametrize("norm, name", [("l2", "Boundary Attack"), ("l0", "Pointwise Attack"),

@@ -97,10 +97,9 @@ def attack_batch(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Ten
         return best_of([_checked(target, x, y, *transfer.line_search(target.model, x, y, d, budget),
                                  spec.norm) for d in deltas])
     if spec.family == "minimization":
-        repeats = budget.pointwise_repeats if spec.name == "Pointwise Attack" else 1
         fmodel = fa.foolbox_model(target.model)
-        return best_of([_checked(target, x, y, *fa.minimization(spec, fmodel, x, y, budget, start), spec.norm)
-                        for _ in range(repeats)])
+        return best_of([_checked(target, x, y, *fa.minimization(spec, fmodel, x, y, budget, s), spec.norm)
+                        for s in _starts(spec, budget, start)])
     if spec.family == "adaptive":
         adv, found = fa.adaptive(spec, fa.foolbox_model(target.model), x, y, budget, start)
         return _checked(target, x, y, adv, found, spec.norm)
@@ -110,6 +109,15 @@ def attack_batch(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Ten
     attack = fa.fixed_epsilon(spec, fa.foolbox_model(target.model), budget)
     adv, _, found = minimal_epsilon(attack, x, y, grid, budget.bisect_steps)
     return _checked(target, x, y, adv, found, spec.norm)
+
+
+def _starts(spec: AttackSpec, budget: AttackBudget, start: fa.Start | None) -> list[fa.Start | None]:
+    """Where each run of a minimisation attack begins: the Pointwise Attack once from `start` and
+    then from fresh Salt&Pepper starts (None), since its greedy pixel resets end in a local minimum
+    that depends on the start; every other attack runs once from `start`."""
+    if spec.name != "Pointwise Attack":
+        return [start]
+    return [start] + [None] * (budget.pointwise_repeats - 1)
 
 
 def _estimated(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Tensor, budget: AttackBudget,

@@ -33,7 +33,7 @@ from absnb.vocabulary import Norm
 
 FIELDS = ("adv", "success", "distance", "prediction", "refused", "margin")
 # Bump when a change to the attack code invalidates stored results.
-CODE_VERSION = 5
+CODE_VERSION = 6
 
 
 def fingerprint(**parts: object) -> str:
