@@ -116,6 +116,7 @@ def run_task(task: Task, earlier: dict[str, dict] | None, threads: int | None = 
 
 
 def _run_task(task: Task, earlier: dict[str, dict], threads: int | None) -> dict[str, dict]:
+    runtime.keep_freed_memory()
     if threads is None:
         device = runtime.configure().type
     else:
