@@ -47,15 +47,22 @@ def settings_table(log: dict) -> pd.DataFrame:
     return pd.DataFrame({"value": flat.astype(str)}).rename_axis("setting")
 
 
+def _percent_interval(accuracy: float, n: int) -> str:
+    """The 95% Wilson interval of an accuracy measured on `n` images, e.g. "(95% interval 86.3–90.1%)"."""
+    low, high = results.wilson_interval(round(accuracy * n), n)
+    return f"(95% interval {100 * low:.1f}–{100 * high:.1f}%)"
+
+
 def madry_robustness(score: dict) -> str:
     """Clean and PGD accuracy of our Madry et al. beside the released model's, in Markdown."""
     text = (f"Clean accuracy **{100 * score['accuracy']:.2f}%**; accuracy under PGD-{score['pgd_steps']} "
             f"(ε = {score['pgd_eps']}, step {score['pgd_step_size']}, one random start) on the first "
             f"{score['pgd_samples']:,} test images: **{100 * score['pgd_accuracy']:.2f}%**")
     if "restarts_accuracy" in score:
+        accuracy, n = score["restarts_accuracy"], score["restarts_samples"]
         text += (f"; under PGD-{score['restarts_steps']} from {score['restarts']} random starts (an image "
-                 f"counts only if no start breaks it) on the first {score['restarts_samples']:,}: "
-                 f"**{100 * score['restarts_accuracy']:.2f}%**")
+                 f"counts only if no start breaks it) on the first {n:,}: "
+                 f"**{100 * accuracy:.2f}%** {_percent_interval(accuracy, n)}")
     return text + (". The released model of the MNIST challenge: 98.8% clean, 89.6% under PGD-100 from "
                    "50 random starts, 88.0% under the best attack of the challenge's leaderboard.")
 

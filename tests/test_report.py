@@ -12,6 +12,7 @@ def test_madry_robustness_names_both_pgd_evaluations_and_the_released_model():
     text = report.madry_robustness(score)
     assert "**98.51%**" in text and "PGD-40" in text and "**90.12%**" in text
     assert "PGD-100 from 10 random starts" in text and "first 1,000" in text and "**88.40%**" in text
+    assert "(95% interval 86.3–90.2%)" in text  # 884 of 1,000: the sampling error of a 1,000-image score
     assert "89.6%" in text  # the released model's number, for comparison
     older = {k: v for k, v in score.items() if not k.startswith("restarts")}
     assert "random starts (an image" not in report.madry_robustness(older)  # a score from before
