@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import platform
 
@@ -21,11 +22,12 @@ def configure() -> torch.device:
     return device()
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Let glibc keep freed memory for reuse instead of returning it to the OS at once; returns whether
     it could (glibc only). Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes
     every freed tensor go back to the kernel and every new one fault its pages in again: ABS queries
-    ran 2.3x slower in a worker, half of it system time."""
+    ran 2.3x slower in a worker, half of it system time. Once per process: every attack task asks."""
     name = ctypes.util.find_library("c")
     libc = ctypes.CDLL(name) if name else None
     if libc is None or not hasattr(libc, "mallopt"):
