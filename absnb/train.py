@@ -29,17 +29,17 @@ from absnb.models.madry import pgd_accuracy, pgd_linf
 from absnb.models.stacked_vae import StackedVAE, to_vaes
 from absnb.models.vae import vae_loss
 from absnb.profiles import Profile, training_settings
-from absnb.vocabulary import ALL_MODELS, REQUIRES
+from absnb.vocabulary import REQUIRES, TRAINED_MODELS
 
 
 def seed_for(model: str, seed: int) -> int:
     """Each model draws from its own stream (so the substitute CNN does not share the CNN's init)."""
-    return 1000 * seed + ALL_MODELS.index(model)
+    return 1000 * seed + TRAINED_MODELS.index(model)
 
 
 def train(model: str, profile: str, seed: int = 0, force: bool = False) -> dict[str, Any]:
     """Train `model` under `profile` unless its weights exist (or `force`); return its training log."""
-    check_name(model)
+    check_name(model, TRAINED_MODELS)
     prof = profiles.load(profile)
     weights = artifacts.weights_path(profile, model)
     log_file = artifacts.log_path(profile, model)
@@ -323,7 +323,7 @@ RECIPES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train one model of the ABS book.")
-    parser.add_argument("model", choices=ALL_MODELS)
+    parser.add_argument("model", choices=TRAINED_MODELS)
     parser.add_argument("--profile", default="default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true")

@@ -18,13 +18,21 @@ EPSILONS = {"l0": 12.0, "l2": 1.5, "linf": 0.3}
 NORM_LABELS = {"l0": "L0", "l2": "L2", "linf": "L∞"}
 PAPER_NORM_LABELS = {"l0": "L0", "l2": "L2", "linf": "Linf"}  # as the reference CSVs of the paper spell them
 
-# Order and display names of the paper's Table 1 (the substitute is not scored there).
-DISPLAY_NAMES = {"cnn": "CNN", "binary_cnn": "Binary CNN", "nearest": "Nearest Neighbor",
-                 "madry": "Madry et al.", "binary_abs": "Binary ABS", "abs": "ABS"}
-PAPER_MODELS = tuple(DISPLAY_NAMES)
-ALL_MODELS = (*PAPER_MODELS, "substitute")
-BINARY_MODELS = ("binary_cnn", "binary_abs")  # binarise their input at test time
-ABS_MODELS = ("abs", "binary_abs")  # inference by optimisation over the latents
+# Order and display names of the paper's Table 1 (the substitute is not scored there), then the
+# authors' released ABS weights in our inference, scored and attacked like the others.
+PAPER_DISPLAY_NAMES = {"cnn": "CNN", "binary_cnn": "Binary CNN", "nearest": "Nearest Neighbor",
+                       "madry": "Madry et al.", "binary_abs": "Binary ABS", "abs": "ABS"}
+PAPER_MODELS = tuple(PAPER_DISPLAY_NAMES)
+# Each released model and the model of the paper's Table 1 it is (the paper's numbers are about it).
+RELEASED = {"binary_abs_released": "binary_abs", "abs_released": "abs"}
+RELEASED_MODELS = tuple(RELEASED)
+DISPLAY_NAMES = PAPER_DISPLAY_NAMES | {"binary_abs_released": "Binary ABS (released)",
+                                       "abs_released": "ABS (released)"}
+MODELS = tuple(DISPLAY_NAMES)  # every model the book scores and attacks
+TRAINED_MODELS = (*PAPER_MODELS, "substitute")  # the models we train (in this order: it seeds them)
+ALL_MODELS = (*TRAINED_MODELS, *RELEASED_MODELS)
+BINARY_MODELS = ("binary_cnn", "binary_abs", "binary_abs_released")  # binarise their input at test time
+ABS_MODELS = ("abs", "binary_abs", "abs_released", "binary_abs_released")  # inference over the latents
 # What each model's weights file depends on (Binary ABS reuses the ABS VAEs).
 REQUIRES = {"binary_abs": ("abs",)}
 

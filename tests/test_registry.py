@@ -35,7 +35,7 @@ def test_rows_and_empty_cells_match_the_paper(norm: str):
 def test_latent_descent_only_against_abs_models():
     for norm in ATTACKS:
         spec = select(norm, ["Latent Descent"])[0]
-        assert spec.models == ("abs", "binary_abs")
+        assert spec.models == ("abs", "binary_abs", "abs_released", "binary_abs_released")
 
 
 def test_unknown_attack_lists_the_valid_ones():

@@ -32,8 +32,8 @@ from absnb.attacks.registry import ATTACKS, AttackSpec, applies, execution_order
 from absnb.attacks.run import Target
 from absnb.attacks.selection import COST_ORDER, Request, select_samples
 from absnb.attacks.store import best_start, finish_pair, pair_settings, run_batch
-from absnb.models import load, weights_digest
-from absnb.vocabulary import Norm
+from absnb.models import inference_config, load, weights_digest
+from absnb.vocabulary import ABS_MODELS, Norm
 
 
 class TaskFailed(RuntimeError):
@@ -83,6 +83,11 @@ def _budget(prof: profiles.Profile, model: str, n_samples: int | None) -> profil
     return budget if n_samples is None else dataclasses.replace(budget, samples=n_samples)
 
 
+def _inference(prof: profiles.Profile, model: str) -> dict | None:
+    """The ABS inference settings an ABS model's results depend on (None for the other models)."""
+    return dataclasses.asdict(inference_config(prof)) if model in ABS_MODELS else None
+
+
 def _spec(norm: Norm, name: str) -> AttackSpec:
     return next(spec for spec in ATTACKS[norm] if spec.name == name)
 
@@ -126,13 +131,15 @@ def _run_task(task: Task, earlier: dict[str, dict], threads: int | None) -> dict
     digests = dict(task.digests)
     start = _start(task, spec, earlier)
     budget = _budget(task.profile, task.model, task.n_samples)
+    inference = _inference(task.profile, task.model)
+    settings = pair_settings(task.norm, spec, budget, digests, task.model, inference)
     images, labels = _test_set(device)
     part = run_batch(
         task.profile.name, spec, task.model,
         lambda: Target(task.model, _model(task.profile, task.model, digests[task.model], device)),
         torch.tensor(task.samples), images, labels,
         lambda: _model(task.profile, "substitute", digests["substitute"], device),
-        budget, pair_settings(task.norm, spec, budget, digests, task.model), task.force, start)
+        budget, settings, task.force, start)
     return earlier | {task.attack: part}
 
 
@@ -206,7 +213,7 @@ def assemble(chains: list[list[Task]], results: list[dict[str, dict]]
             parts = [result[task.attack] for _, result in batches]
             start = _start(task, spec, joined)
             settings = pair_settings(task.norm, spec, _budget(task.profile, model, task.n_samples),
-                                     dict(task.digests), model)
+                                     dict(task.digests), model, _inference(task.profile, model))
             frames[(model, task.attack)] = finish_pair(task.profile.name, model, samples, labels, settings,
                                                        parts, start)
     return frames

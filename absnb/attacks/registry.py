@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from absnb.vocabulary import ABS_MODELS, PAPER_MODELS, Norm
+from absnb.vocabulary import ABS_MODELS, MODELS, Norm
 
 GRADIENT_MODELS = ("cnn", "binary_cnn", "madry")
 
@@ -33,7 +33,7 @@ class AttackSpec:
     norm: Norm  # given as a name, parsed here
     family: str  # fixed-epsilon | minimization | transfer | latent-descent | adaptive
     gradient: str | None = None  # real | estimated (for gradient-based attacks)
-    models: tuple[str, ...] = PAPER_MODELS
+    models: tuple[str, ...] = MODELS
     paper: bool = True  # one of the paper's attacks (Table 1's "All" row), else adaptive
     start: str | None = None  # None, or start from the best adversarial of the "paper" | "all" attacks
 

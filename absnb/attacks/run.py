@@ -25,11 +25,10 @@ from absnb.attacks.postprocess import binary_postprocess
 from absnb.attacks.registry import AttackSpec
 from absnb.attacks.verify import Verified, best_of, verify
 from absnb.profiles import AttackBudget
-from absnb.vocabulary import Norm
+from absnb.vocabulary import ABS_MODELS, BINARY_MODELS, Norm
 
 # Range of the epsilon grids of the fixed-epsilon attacks (geometric; refined by bisection).
 GRID_RANGE = {"l2": (0.05, 28.0), "linf": (0.005, 1.0)}  # 28: the L2 diameter of the box
-BINARY_MODELS = ("binary_cnn", "binary_abs")
 
 
 def budget_fields(spec: AttackSpec) -> tuple[str, ...]:
@@ -101,7 +100,7 @@ def attack_batch(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Ten
         return best_of([_checked(target, x, y, *fa.minimization(spec, fmodel, x, y, budget, s), spec.norm)
                         for s in _starts(spec, budget, start)])
     if spec.family == "adaptive":
-        adv, found = fa.adaptive(spec, fa.foolbox_model(target.model), x, y, budget, start)
+        adv, found = fa.adaptive(spec, fa.foolbox_model(adaptive_logits(target)), x, y, budget, start)
         return _checked(target, x, y, adv, found, spec.norm)
     if spec.gradient == "estimated":
         return best_of([_estimated(spec, target, x, y, budget, shared, h) for h in budget.ge_step_sizes])
@@ -109,6 +108,24 @@ def attack_batch(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Ten
     attack = fa.fixed_epsilon(spec, fa.foolbox_model(target.model), budget)
     adv, _, found = minimal_epsilon(attack, x, y, grid, budget.bisect_steps)
     return _checked(target, x, y, adv, found, spec.norm)
+
+
+class SoftmaxLogits(nn.Module):
+    """An ABS model's logits times its α: the logits of its own softmax p(y|x) (`ABS.probabilities`).
+    Its raw logits are per-pixel ELBOs, whose differences (~0.01) make a cross-entropy nearly flat."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.scale = model, model.cfg.alpha
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.model(x)
+
+
+def adaptive_logits(target: Target) -> nn.Module:
+    """What the adaptive attacks (beyond the paper) see: an ABS model's softmax logits, any other
+    model's own. The paper's attacks keep the ABS models' raw logits, as the paper's did."""
+    return SoftmaxLogits(target.model) if target.name in ABS_MODELS else target.model
 
 
 def _starts(spec: AttackSpec, budget: AttackBudget, start: fa.Start | None) -> list[fa.Start | None]:

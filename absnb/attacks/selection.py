@@ -10,11 +10,12 @@ import torch
 from absnb import data, profiles
 from absnb.attacks.registry import AttackSpec, select
 from absnb.models import check_name, check_trained
-from absnb.vocabulary import PAPER_MODELS, Norm
+from absnb.vocabulary import MODELS, Norm
 
 TEST_IMAGES = 10_000
 # The models from the most to the least expensive to attack: the order their work is handed out in.
-COST_ORDER = ("binary_abs", "abs", "nearest", "madry", "binary_cnn", "cnn")
+COST_ORDER = ("binary_abs_released", "abs_released", "binary_abs", "abs", "nearest", "madry", "binary_cnn",
+              "cnn")
 
 
 def select_samples(seed: int, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -47,9 +48,9 @@ def parse_request(profile: str, norm: str, models: list[str] | None = None,
     """Check every name before any work: unknown profiles, norms, models and attacks list the valid
     ones, and a model (or the substitute) without weights names its training command."""
     prof, norm = profiles.load(profile), Norm(norm)
-    models = tuple(PAPER_MODELS) if models is None else tuple(models)
+    models = MODELS if models is None else tuple(models)
     for name in models:
-        check_name(name, PAPER_MODELS)
+        check_name(name, MODELS)
     specs = tuple(select(norm, attacks))
     for name in (*models, "substitute"):
         check_trained(name, prof.name)

@@ -48,11 +48,17 @@ def digest(start: Start) -> str:
 
 
 def pair_settings(norm: Norm, spec: AttackSpec, budget: profiles.AttackBudget,
-                  digests: dict[str, str], model: str) -> dict:
-    """Everything a pair's results depend on, apart from its samples and its starting images."""
-    return {"budget": {k: getattr(budget, k) for k in budget_fields(spec)}, "attack": spec.name,
-            "norm": norm, "weights": digests[model], "substitute": digests["substitute"],
-            "code": CODE_VERSION}
+                  digests: dict[str, str], model: str, inference: dict | None = None) -> dict:
+    """Everything a pair's results depend on, apart from its samples and its starting images; an ABS
+    model's `inference` settings (and for the adaptive attacks, that they see its softmax logits)."""
+    settings = {"budget": {k: getattr(budget, k) for k in budget_fields(spec)}, "attack": spec.name,
+                "norm": norm, "weights": digests[model], "substitute": digests["substitute"],
+                "code": CODE_VERSION}
+    if inference is not None:
+        settings["inference"] = inference
+        if spec.family == "adaptive":
+            settings["logits"] = "softmax"
+    return settings
 
 
 class DiskShared(Shared):

@@ -1,4 +1,5 @@
-"""The six models of the paper plus the substitute CNN: names, construction, loading of weights."""
+"""The six models of the paper, the substitute CNN and the authors' released ABS weights: names,
+construction, loading of weights."""
 
 from __future__ import annotations
 
@@ -8,13 +9,21 @@ import torch
 from torch import nn
 
 from absnb import artifacts, data
+from absnb.models import released
 from absnb.models.abs import ABS, InferenceConfig, StackedDecoder, decode_bank, latent_bank
 from absnb.models.cnn import CNN, SUBSTITUTE_CHANNELS
 from absnb.models.madry import MadryNet
 from absnb.models.nearest import NearestNeighbour
 from absnb.models.vae import VAE
 from absnb.profiles import Profile
-from absnb.vocabulary import ALL_MODELS, REQUIRES
+from absnb.vocabulary import (
+    ABS_MODELS,
+    ALL_MODELS,
+    BINARY_MODELS,
+    RELEASED_MODELS,
+    REQUIRES,
+    TRAINED_MODELS,
+)
 
 
 def check_name(name: str, valid: tuple[str, ...] = ALL_MODELS) -> str:
@@ -31,7 +40,7 @@ def inference_config(profile: Profile) -> InferenceConfig:
 
 def build(name: str, profile: Profile) -> nn.Module:
     """A freshly initialised network (the ABS models are built from their VAEs at load time)."""
-    check_name(name)
+    check_name(name, TRAINED_MODELS)
     if name in ("cnn", "binary_cnn"):
         return CNN(binary=name == "binary_cnn")
     if name == "substitute":
@@ -45,8 +54,12 @@ def build(name: str, profile: Profile) -> nn.Module:
 
 
 def check_trained(name: str, profile: str) -> None:
-    """A clear error, naming the training command, if `name` (or what it builds on) is not trained."""
+    """A clear error, naming the training command, if `name` (or what it builds on) is not trained;
+    for the released models, an error naming the file if one is missing or altered."""
     check_name(name)
+    if name in RELEASED_MODELS:
+        released.digest()
+        return
     for needed in (*REQUIRES.get(name, ()), name):
         path = artifacts.weights_path(profile, needed)
         if not path.exists():
@@ -58,13 +71,11 @@ def check_trained(name: str, profile: str) -> None:
 def load(name: str, profile: Profile) -> nn.Module:
     """The trained model `name` of `profile` in eval mode; a clear error if it is not trained yet."""
     check_trained(name, profile.name)
-    if name in ("abs", "binary_abs"):
-        gamma = None
-        if name == "binary_abs":
-            gamma = artifacts.load_torch(artifacts.weights_path(profile.name, name))["gamma"]
-        vaes, cfg = load_vaes(profile), inference_config(profile)
-        return ABS(vaes, cfg, binary=name == "binary_abs", gamma=gamma,
-                   bank_x=cached_bank(profile, vaes, cfg)).eval()
+    if name in ABS_MODELS:
+        vaes = released.load_vaes() if name in RELEASED_MODELS else load_vaes(profile)
+        cfg = inference_config(profile)
+        bank = cached_bank(profile, vaes, cfg, weights_digest(profile.name, name.removeprefix("binary_")))
+        return ABS(vaes, cfg, binary=name in BINARY_MODELS, gamma=_gamma(profile, name), bank_x=bank).eval()
     net = build(name, profile)
     net.load_state_dict(artifacts.load_torch(artifacts.weights_path(profile.name, name)))
     return net.eval()
@@ -77,10 +88,17 @@ def load_vaes(profile: Profile) -> list[VAE]:
     return list(vaes.eval())
 
 
-def cached_bank(profile: Profile, vaes: list[VAE], cfg: InferenceConfig) -> torch.Tensor:
-    """The decoded latent bank of the trained ABS VAEs, from a disk cache keyed by the weights' and
-    the bank's digest (decoding it costs ~10 s per load; ABS and Binary ABS share it)."""
-    key = hashlib.sha256(artifacts.weights_path(profile.name, "abs").read_bytes())
+def _gamma(profile: Profile, name: str) -> torch.Tensor | None:
+    """The class scalars of a Binary ABS model: fitted by us, or the authors' for the released one."""
+    if name == "binary_abs":
+        return artifacts.load_torch(artifacts.weights_path(profile.name, name))["gamma"]
+    return torch.tensor(released.GAMMA) if name == "binary_abs_released" else None
+
+
+def cached_bank(profile: Profile, vaes: list[VAE], cfg: InferenceConfig, vaes_digest: str) -> torch.Tensor:
+    """The decoded latent bank of ten VAEs (digest `vaes_digest`), from a disk cache keyed by that
+    digest and the bank's (decoding it costs ~10 s per load; ABS and Binary ABS share it)."""
+    key = hashlib.sha256(vaes_digest.encode())
     key.update(repr((cfg.n_samples, cfg.n_candidates, cfg.seed)).encode())
     path = artifacts.cache_path(profile.name, f"abs_bank_{key.hexdigest()[:16]}.pt")
     if path.exists():
@@ -91,7 +109,10 @@ def cached_bank(profile: Profile, vaes: list[VAE], cfg: InferenceConfig) -> torc
 
 
 def weights_digest(profile: str, model: str) -> str:
-    """SHA-256 over the weights files a model's results depend on (Binary ABS: the ABS VAEs too)."""
+    """SHA-256 over the weights files a model's results depend on (Binary ABS: the ABS VAEs too; the
+    released models: the ten verified files)."""
+    if model in RELEASED_MODELS:
+        return released.digest()
     digest = hashlib.sha256()
     for needed in (*REQUIRES.get(model, ()), model):
         digest.update(artifacts.weights_path(profile, needed).read_bytes())
