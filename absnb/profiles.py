@@ -95,6 +95,8 @@ class AttackBudget:
     """How hard the attacks of notebooks/03_attacks try, for one model (see profiles.toml)."""
 
     samples: int  # test samples attacked: the first of the seeded selection
+    costly_samples: int  # the costly attacks (estimated gradients, decision-based) run on the first
+    # this many of them only, rounded up to whole batches (`registry.AttackSpec.costly`)
     batch_size: int  # samples attacked together; also the unit an interrupted run resumes from
     query_batch: int  # images per model call when estimating gradients
     grid_points: int  # geometric epsilon grid of the fixed-epsilon attacks (and transfer line search)

@@ -141,7 +141,7 @@ def uncertainty_table(unc: pd.DataFrame, attack: str = results.ALL_PAPER) -> pd.
 def attack_wins(frame: pd.DataFrame) -> pd.DataFrame:
     """Per model (columns), on how many samples each attack (rows) found the smallest adversarial:
     which attacks carry the "All" row. Ties go to the attack listed first."""
-    best = results.all_attacks(frame)
+    best = results.all_attacks(frame, partial=True)
     wins = best.dropna(subset=["best_attack"]).groupby(["best_attack", "model"]).size()
     listed = [a for norm in dict.fromkeys(frame["norm"]) for a in attack_names(norm)]
     order = [a for a in dict.fromkeys(listed) if a in wins.index.get_level_values(0)]

@@ -55,19 +55,20 @@ def _check_distances(frame: pd.DataFrame) -> None:
         raise ValueError("distances must be >= 0 (inf for unbroken samples), never NaN")
 
 
-def all_attacks(frame: pd.DataFrame) -> pd.DataFrame:
+def all_attacks(frame: pd.DataFrame, partial: bool = False) -> pd.DataFrame:
     """Per (model, norm, sample), the row of the attack with the smallest distance, as attack "All".
 
     The winning attack is kept in `best_attack` (the first in table order on a tie; missing where
     the distance is 0, a clean misclassification no attack was needed for, or inf, none succeeded).
     Every attack of a (model, norm) must cover the same samples, with one label each, or the minimum
-    would silently be over fewer attacks for some of them.
+    would silently be over fewer attacks for some of them; `partial` allows attacks that cover a
+    subset (the costly ones, `AttackBudget.costly_samples`): the minimum is then over those that ran.
     """
     _check_distances(frame)
     frame = frame.reset_index(drop=True)  # idxmin below needs unique row labels
     for (model, norm), group in frame.groupby(["model", "norm"], sort=False):
         per_attack = group.groupby("attack", sort=False)["sample"].agg(lambda s: tuple(sorted(s)))
-        if per_attack.nunique() != 1 or group.duplicated(["attack", "sample"]).any():
+        if (per_attack.nunique() != 1 and not partial) or group.duplicated(["attack", "sample"]).any():
             raise ValueError(f"attacks on ({model}, {norm}) do not cover the same samples once each")
         if (group.groupby("sample")["label"].nunique() > 1).any():
             raise ValueError(f"attacks on ({model}, {norm}) disagree on a sample's label")
@@ -85,13 +86,22 @@ def paper_attacks(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def both_all_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """The two "All" rows per (model, norm, sample): ALL_PAPER over the paper's attacks and, where the
-    frame has adaptive attacks, ALL_ADAPTIVE over every attack."""
+    """The two "All" rows per (model, norm, sample): ALL_PAPER over the paper's attacks, on the samples
+    every one of them ran on, and, where the frame has adaptive attacks, ALL_ADAPTIVE over every attack
+    on every sample (where the costly attacks ran on fewer samples, the best of those that ran)."""
     paper = paper_attacks(frame)
-    rows = [all_attacks(paper)] if len(paper) else []
+    rows = [all_attacks(common_samples(paper))] if len(paper) else []
     if len(paper) < len(frame):
-        rows.append(all_attacks(frame).assign(attack=ALL_ADAPTIVE))
+        rows.append(all_attacks(frame, partial=True).assign(attack=ALL_ADAPTIVE))
     return pd.concat(rows, ignore_index=True)
+
+
+def common_samples(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the samples that every attack of their (model, norm) ran on."""
+    keys = ["model", "norm", "sample"]
+    attacks = frame.groupby(["model", "norm"])["attack"].transform("nunique")
+    covered = frame.groupby(keys)["attack"].transform("nunique")
+    return frame[covered == attacks]
 
 
 def strongest(best: pd.DataFrame) -> pd.DataFrame:

@@ -83,8 +83,8 @@ def store_at(tmp_path, monkeypatch):
     monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
     _networks(tmp_path)
     smoke = profiles.load("smoke")
-    current = {"profile": dataclasses.replace(smoke, attacks=dataclasses.replace(smoke.attacks,
-                                                                                 batch_size=2))}
+    current = {"profile": dataclasses.replace(smoke, attacks=dataclasses.replace(
+        smoke.attacks, batch_size=2, costly_samples=1000))}
     monkeypatch.setattr(profiles, "load", lambda name, path=None: current["profile"])
     return current
 
@@ -179,6 +179,31 @@ def test_an_attack_starts_from_the_earlier_results_of_its_batch_and_reruns_when_
     started = len({i // 2 for i in found.nonzero()[0]})
     assert len(seen["Gaussian Noise"]) == 10, "Gaussian noise reruns: a setting it uses changed"
     assert len(seen["Boundary Attack"]) == 5 + started, "only the batches whose start changed rerun"
+
+
+def test_costly_attacks_run_on_the_first_costly_samples_and_their_pair_holds_just_those(store_at,
+                                                                                       monkeypatch):
+    """Boundary (costly) on the batches that start within the first 3 samples (batches of 2: samples
+    0-3), Gaussian noise on all 10; Boundary starts from Gaussian noise where it runs, and the stored
+    pair tables cover exactly the samples each attack ran on."""
+    seen: dict[str, list[int]] = {"Gaussian Noise": [], "Boundary Attack": []}
+
+    def fake_attack(spec, target, x, y, budget, shared, substitute, start=None):
+        seen[spec.name].append(len(x))
+        assert (start is not None) == (spec.name == "Boundary Attack")
+        return verify(target.model, x, y, 1 - x, torch.ones(len(x), dtype=torch.bool), spec.norm)
+
+    monkeypatch.setattr(store, "attack_batch", fake_attack)
+    prof = store_at["profile"]
+    store_at["profile"] = dataclasses.replace(prof, attacks=dataclasses.replace(prof.attacks,
+                                                                                 costly_samples=3))
+    frame = _run(["cnn"], ["Gaussian Noise", "Boundary Attack"], n_samples=10, workers=1)
+    assert seen == {"Gaussian Noise": [2] * 5, "Boundary Attack": [2, 2]}
+    chosen = selection.select_samples(0, 10).tolist()
+    ran = frame.groupby("attack")["sample"].agg(list)
+    assert ran["Gaussian Noise"] == chosen and ran["Boundary Attack"] == chosen[:4]
+    stored = pd.read_csv(artifacts.attack_path("smoke", "l2", "cnn", "Boundary Attack", ".csv"))
+    assert stored["sample"].tolist() == chosen[:4]
 
 
 def test_every_attack_depends_on_settings_that_exist():

@@ -10,7 +10,15 @@ import pytest
 import torch
 
 from absnb.attacks.verify import Verified
-from absnb.results import accuracy_curve, all_attacks, per_sample_frame, summarise
+from absnb.results import (
+    ALL_ADAPTIVE,
+    ALL_PAPER,
+    accuracy_curve,
+    all_attacks,
+    both_all_rows,
+    per_sample_frame,
+    summarise,
+)
 
 INF = math.inf
 
@@ -85,6 +93,23 @@ def test_all_attacks_refuses_attacks_on_different_samples():
     b = _rows("cnn", "l2", "B", [1.0, 2.0])
     with pytest.raises(ValueError, match="same samples"):
         all_attacks(pd.concat([a, b]))
+
+
+def test_costly_attacks_on_fewer_samples_the_paper_row_on_their_samples_the_adaptive_row_on_all():
+    """A costly paper attack (Boundary) on the first 2 of 4 samples: "All" (paper) is over those 2, where
+    every paper attack ran; "All incl. adaptive" over all 4, each the best of the attacks that ran."""
+    gaussian = _rows("abs", "l2", "Gaussian Noise", [3.0, 4.0, 5.0, 6.0])
+    boundary = _rows("abs", "l2", "Boundary Attack", [1.0, 5.0])
+    ddn = _rows("abs", "l2", "DDN", [2.0, 2.0, 7.0, 2.0])
+    frame = pd.concat([gaussian, boundary, ddn])
+    with pytest.raises(ValueError, match="same samples"):
+        all_attacks(frame)
+    best = both_all_rows(frame)
+    paper = best[best.attack == ALL_PAPER].set_index("sample")
+    assert paper.distance.to_dict() == {0: 1.0, 1: 4.0}
+    adaptive = best[best.attack == ALL_ADAPTIVE].set_index("sample")
+    assert adaptive.distance.tolist() == [1.0, 2.0, 5.0, 2.0]
+    assert adaptive.best_attack.tolist() == ["Boundary Attack", "DDN", "Gaussian Noise", "DDN"]
 
 
 def test_per_sample_frame_and_rejected_counts():

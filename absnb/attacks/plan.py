@@ -62,7 +62,8 @@ class Task:
 
 def plan(request: Request, n_samples: int | None = None, seed: int = 0,
          force: bool = False) -> list[list[Task]]:
-    """The chains of tasks of a request, the most expensive models first."""
+    """The chains of tasks of a request, the most expensive models first. The costly attacks join
+    only the chains of the batches that start within the budget's first `costly_samples` samples."""
     prof, norm = request.profile, request.norm
     labels = data.load_split("test")[1]
     chains = []
@@ -71,10 +72,11 @@ def plan(request: Request, n_samples: int | None = None, seed: int = 0,
         specs = execution_order([s for s in request.specs if applies(s, name)])
         digests = tuple((m, weights_digest(prof.name, m)) for m in (name, "substitute"))
         for index, batch in enumerate(select_samples(seed, budget.samples, labels).split(budget.batch_size)):
-            names = [s.name for s in specs]
+            chosen = [s for s in specs if not s.costly or index * budget.batch_size < budget.costly_samples]
+            names = [s.name for s in chosen]
             chains.append([Task(prof, norm, name, spec.name, index, tuple(batch.tolist()),
                                 tuple(names[:k]), n_samples, digests, force)
-                           for k, spec in enumerate(specs)])
+                           for k, spec in enumerate(chosen)])
     return chains
 
 
@@ -195,27 +197,27 @@ def _run_on(client, chains: list[list[Task]], threads: int | None, bar: tqdm) ->
 
 def assemble(chains: list[list[Task]], results: list[dict[str, dict]]
              ) -> dict[tuple[str, str], pd.DataFrame]:
-    """Join every (model, attack) pair's batches (in sample order), store the pairs, and return
-    their per-sample tables."""
+    """Join every (model, attack) pair's batches (in sample order; a costly attack has fewer), store
+    the pairs, and return their per-sample tables."""
     frames: dict[tuple[str, str], pd.DataFrame] = {}
     labels = data.load_split("test")[1]
-    by_model: dict[str, list[tuple[list[Task], dict[str, dict]]]] = {}
+    pairs: dict[tuple[str, str], list[tuple[Task, dict[str, dict]]]] = {}
     for chain, result in zip(chains, results):
-        if chain:
-            by_model.setdefault(chain[0].model, []).append((chain, result))
-    for model, batches in by_model.items():
-        batches.sort(key=lambda item: item[0][0].index)
-        samples = torch.tensor([s for chain, _ in batches for s in chain[0].samples])
-        joined = {attack: {f: torch.cat([r[attack][f] for _, r in batches]) for f in ("distance", "adv")}
-                  for attack in batches[0][1]}  # each attack's results over all samples, in order
-        for task in batches[0][0]:
-            spec = _spec(task.norm, task.attack)
-            parts = [result[task.attack] for _, result in batches]
-            start = _start(task, spec, joined)
-            settings = pair_settings(task.norm, spec, _budget(task.profile, model, task.n_samples),
-                                     dict(task.digests), model, _inference(task.profile, model))
-            frames[(model, task.attack)] = finish_pair(task.profile.name, model, samples, labels, settings,
-                                                       parts, start)
+        for task in chain:
+            pairs.setdefault((task.model, task.attack), []).append((task, result))
+    for (model, attack), batches in pairs.items():
+        batches.sort(key=lambda item: item[0].index)
+        first = batches[0][0]
+        spec = _spec(first.norm, attack)
+        samples = torch.tensor([s for task, _ in batches for s in task.samples])
+        starts = [_start(task, spec, result) for task, result in batches]
+        if len({s is None for s in starts}) > 1:
+            raise ValueError(f"{model} · {attack}: some batches have a start and some not")
+        start = None if starts[0] is None else tuple(torch.cat(parts) for parts in zip(*starts))
+        settings = pair_settings(first.norm, spec, _budget(first.profile, model, first.n_samples),
+                                 dict(first.digests), model, _inference(first.profile, model))
+        frames[(model, attack)] = finish_pair(first.profile.name, model, samples, labels, settings,
+                                              [result[attack] for _, result in batches], start)
     return frames
 
 

@@ -40,6 +40,12 @@ class AttackSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "norm", Norm(self.norm))
 
+    @property
+    def costly(self) -> bool:
+        """Costly per query-hungry sample: the "w/ GE" rows (a coordinate-wise gradient estimate per
+        step) and the decision-based attacks; a budget runs them on its first `costly_samples` only."""
+        return self.gradient == "estimated" or self.family == "minimization"
+
 
 def _gradient_pair(name: str, norm: str) -> tuple[AttackSpec, AttackSpec]:
     return (AttackSpec(name, norm, "fixed-epsilon", "real", GRADIENT_MODELS),
