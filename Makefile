@@ -27,7 +27,7 @@ PAPERMILL := papermill --log-output --request-save-on-cell-execute -k python3 --
 .PHONY: screenshots book attacks distal test bench lint setup clean-book $(TRAINED:%=train-%) $(NORMS:%=attacks-%)
 
 BOOK_NBS := $(TRAIN_NBS) $(RUNS)/02_clean.ipynb $(RUNS)/04_primer.ipynb $(ATTACK_NBS) $(RUNS)/05_results.ipynb \
-	$(RUNS)/07_distal.ipynb $(RUNS)/06_appendix.ipynb
+	$(RUNS)/08_released.ipynb $(RUNS)/07_distal.ipynb $(RUNS)/06_appendix.ipynb
 
 book: $(BOOK_NBS) | setup
 	rm -rf book/run && mkdir -p book/run
@@ -73,6 +73,10 @@ $(RUNS)/04_primer.ipynb: notebooks/04_primer.ipynb $(RUNS)/01_train_cnn.ipynb | 
 $(RUNS)/05_results.ipynb: notebooks/05_results.ipynb $(ATTACK_NBS) $(RUNS)/02_clean.ipynb | $(STAMP)
 	$(PAPERMILL) notebooks/05_results.ipynb $@ -p profile $(PROFILE)
 
+# The authors' released ABS weights beside ours: reads the clean scores and the attack results only.
+$(RUNS)/08_released.ipynb: notebooks/08_released.ipynb $(ATTACK_NBS) $(RUNS)/02_clean.ipynb | $(STAMP)
+	$(PAPERMILL) notebooks/08_released.ipynb $@ -p profile $(PROFILE)
+
 # Distal adversarials: from noise to a confident "1", per model; stored per model and resumable.
 $(RUNS)/07_distal.ipynb: notebooks/07_distal.ipynb absnb/profiles.toml $(TRAIN_NBS) | $(STAMP)
 	$(PAPERMILL) notebooks/07_distal.ipynb $@ -p profile $(PROFILE)
@@ -96,7 +100,7 @@ lint: $(STAMP)
 	ruff check absnb tests notebooks
 
 # Look at the built book as a reader does: headless Chromium screenshots of the key pages.
-SHOTS := book/run/05_results book/run/07_distal book/run/03_attacks_l2 book/run/02_clean book/run/04_primer \
+SHOTS := book/run/05_results book/run/08_released book/run/07_distal book/run/03_attacks_l2 book/run/02_clean book/run/04_primer \
 	book/discussion book/intro
 CHROMIUM ?= chromium
 screenshots:

@@ -7,8 +7,10 @@ logs), ``.../checkpoints/`` (resumable training state), ``.../results/`` (tidy r
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,9 +106,45 @@ def save_torch(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
+class UnreadableFile(RuntimeError):
+    """A stored file that torch cannot read (truncated, corrupted, or not a torch file)."""
+
+
 def load_torch(path: Path) -> Any:
-    """Load tensors and plain containers only (never pickled code)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load tensors and plain containers only (never pickled code); a file that does not load is an
+    error naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise UnreadableFile(f"{path}: not a readable torch file; delete it to have it computed "
+                             f"again ({type(err).__name__}: {err})") from err
+
+
+def content_digest(obj: Any) -> str:
+    """SHA-256 of what a loaded weights file holds (names, dtypes, shapes and values of its tensors,
+    and any plain values), not of the file's bytes: `torch.save` names the archive's inner folder after
+    the file it writes to, so the same tensors saved twice differ byte for byte."""
+    sha = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            sha.update(f"tensor {t.dtype} {tuple(t.shape)}:".encode())
+            sha.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(value, dict):
+            sha.update(f"dict {len(value)}:".encode())
+            for key in sorted(value, key=str):
+                sha.update(f"{key!s}=".encode())
+                feed(value[key])
+        elif isinstance(value, list | tuple):
+            sha.update(f"{type(value).__name__} {len(value)}:".encode())
+            for item in value:
+                feed(item)
+        else:
+            sha.update(json.dumps(value).encode())
+
+    feed(obj)
+    return sha.hexdigest()
 
 
 def save_json(obj: Any, path: Path) -> None:

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from absnb.attacks.registry import ATTACKS
+from absnb.vocabulary import DISPLAY_NAMES, PAPER_DISPLAY_NAMES, RELEASED
 
-MODELS = ("CNN", "Binary CNN", "Nearest Neighbor", "Madry et al.", "Binary ABS", "ABS")
+MODELS = tuple(PAPER_DISPLAY_NAMES.values())
 # "All" beats the best single attack on at least this share of (model, norm) pairs: "often".
 OFTEN = 0.25
 
@@ -140,19 +141,61 @@ def _view(comparison: pd.DataFrame, suffix: str, adaptive: bool = False) -> pd.D
 ADAPTIVE_NAMES = tuple(sorted({s.name for specs in ATTACKS.values() for s in specs if not s.paper}))
 
 
-def check(comparison: pd.DataFrame) -> pd.DataFrame:
+def check(comparison: pd.DataFrame, released: bool = False) -> pd.DataFrame:
     """Each claim on the paper's table, on ours with the paper's attacks, and on ours with the adaptive
-    attacks too (where the run has them; `table1.comparison` has all three)."""
-    paper, ours = _view(comparison, "_paper"), _view(comparison, "")
-    stronger = _view(comparison, "", adaptive=True) if \
-        comparison["attack"].str.endswith(ADAPTIVE).any() else None
+    attacks too (where the run has them; `table1.comparison` has all three). With `released`, the
+    authors' released ABS models stand in for our ABS and Binary ABS. A claim whose cells the run
+    does not have holds neither way: None, and what is missing."""
+    paper = _view(_paper_models(comparison), "_paper")
+    mine = released_as_paper(comparison) if released else _paper_models(comparison)
+    ours = _view(mine, "")
+    stronger = _view(mine, "", adaptive=True) if mine["attack"].str.endswith(ADAPTIVE).any() else None
     rows = []
     for claim, test in CLAIMS:
         paper_holds, paper_why = test(paper)
-        ours_holds, ours_why = test(ours)
+        ours_holds, ours_why = _tried(test, ours)
         row = {"claim": claim, "paper": paper_why, "ours": ours_why,
                "holds in the paper": paper_holds, "holds here": ours_holds}
         if stronger is not None:
-            row["ours incl. adaptive"], row["holds incl. adaptive"] = test(stronger)[::-1]
+            row["ours incl. adaptive"], row["holds incl. adaptive"] = _tried(test, stronger)[::-1]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _tried(test: Callable[[pd.DataFrame], Evidence], table: pd.DataFrame) -> tuple[bool | None, str]:
+    try:
+        return test(table)
+    except KeyError as missing:
+        return None, f"not measured in this run ({missing.args[0]} missing)"
+
+
+def _paper_models(comparison: pd.DataFrame) -> pd.DataFrame:
+    return comparison[comparison["model"].isin(MODELS)]
+
+
+def released_as_paper(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Our table with the released ABS models in place of ours, under the paper's names."""
+    names = {DISPLAY_NAMES[r]: DISPLAY_NAMES[p] for r, p in RELEASED.items()}
+    kept = comparison[~comparison["model"].isin(names.values())]
+    return _paper_models(kept.assign(model=kept["model"].replace(names)))
+
+
+VERDICTS = ("holds in the paper", "holds here", "holds incl. adaptive")
+
+
+def held(checked: pd.DataFrame, column: str) -> int:
+    """How many claims hold in one verdict column (a claim not measured does not count)."""
+    return int(checked[column].eq(True).sum()) if column in checked else 0
+
+
+def styled(checked: pd.DataFrame) -> pd.io.formats.style.Styler:
+    """The checked claims with their verdicts as yes (green), no (red) or – (not measured)."""
+    verdicts = [c for c in VERDICTS if c in checked]
+
+    def word(ok: bool | None) -> str:
+        return "–" if ok is None else "yes" if ok else "no"
+
+    def colour(ok: bool | None) -> str:
+        return "color: #888" if ok is None else f"color: {'#2ca02c' if ok else '#d62728'}; font-weight: bold"
+
+    return checked.style.hide(axis="index").format(word, subset=verdicts).map(colour, subset=verdicts)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from absnb import artifacts, profiles, runtime
 from absnb.attacks.gradients import autograd_gradient, coordinate_gradient
 from absnb.attacks.registry import ABS_MODELS, GRADIENT_MODELS
-from absnb.models import check_name, check_trained, load, weights_digest
+from absnb.models import check_name, check_trained, inference_key, load, weights_digest
 from absnb.models.abs import ABS
 from absnb.profiles import DistalBudget
 from absnb.vocabulary import DISPLAY_NAMES, PAPER_MODELS
@@ -143,7 +143,7 @@ def run_model(profile: str, model: str, seed: int = 0, force: bool = False) -> d
     images, max_steps = (budget.ge_images, budget.ge_max_steps) if estimated else \
         (budget.images, budget.max_steps)
     settings = {"budget": dataclasses.asdict(budget), "seed": seed, "code": CODE_VERSION,
-                "weights": weights_digest(profile, model)}
+                "weights": weights_digest(profile, model), "inference": inference_key(prof, model)}
     final = artifacts.distal_path(profile, model)
     partial = final.with_suffix(".partial.pt")
     if final.exists() and not force:

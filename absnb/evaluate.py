@@ -16,7 +16,7 @@ import torch
 
 from absnb import artifacts, data, profiles, runtime
 from absnb.inference import predict
-from absnb.models import check_name, check_trained, inference_config, load, weights_digest
+from absnb.models import check_name, check_trained, inference_key, load, weights_digest
 from absnb.models.madry import pgd_accuracy
 from absnb.paths import DATA_DIR
 from absnb.vocabulary import ABS_MODELS, DISPLAY_NAMES, RELEASED, REQUIRES
@@ -65,8 +65,8 @@ def scoring_settings(prof: profiles.Profile, name: str) -> dict:
     another (Binary ABS on ABS) depends on that one's section too: its inference settings live there."""
     section = getattr(prof, name, None)
     settings = {"eval_samples": prof.eval_samples, **(dataclasses.asdict(section) if section else {})}
-    if name in RELEASED:
-        settings["inference"] = dataclasses.asdict(inference_config(prof))
+    if name in ABS_MODELS:
+        settings["inference"] = inference_key(prof, name)
     for needed in REQUIRES.get(name, ()):
         settings[needed] = dataclasses.asdict(getattr(prof, needed))
     return settings
@@ -100,7 +100,8 @@ def _pgd_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prof
 
 
 def clean_table(profile: str) -> pd.DataFrame:
-    """One row per model: our clean accuracy beside the paper's (percent)."""
+    """One row per model: our clean accuracy beside the paper's (percent); for the ABS models also the
+    accuracy of the bank start alone (the released models are compared with the paper's ABS rows)."""
     rows = [score_model(name, profile) for name in DISPLAY_NAMES]
     ours = pd.DataFrame(rows)
     paper = pd.read_csv(PAPER_TABLE1)
@@ -113,4 +114,5 @@ def clean_table(profile: str) -> pd.DataFrame:
         "eval seconds": ours.seconds.round(1),
     })
     table["difference (points)"] = (table["ours (%)"] - table["paper (%)"]).round(2)
+    table.insert(3, "bank only (%)", (100 * ours.get("bank_accuracy", pd.Series(dtype=float))).round(2))
     return table

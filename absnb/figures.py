@@ -16,9 +16,9 @@ import torch
 
 from absnb import artifacts, results
 from absnb.paths import DATA_DIR
-from absnb.vocabulary import DISPLAY_NAMES, PAPER_MODELS, PAPER_ORDER, Norm
+from absnb.vocabulary import DISPLAY_NAMES, MODELS, PAPER_MODELS, PAPER_ORDER, Norm
 
-COLOURS = dict(zip(PAPER_MODELS, plt.get_cmap("tab10").colors, strict=False))
+COLOURS = dict(zip(MODELS, plt.get_cmap("tab10").colors, strict=False))
 
 
 def paper_curves() -> pd.DataFrame:
@@ -26,9 +26,10 @@ def paper_curves() -> pd.DataFrame:
     return pd.read_csv(DATA_DIR / "paper_figure2_curves.csv")
 
 
-def figure2(best: pd.DataFrame, paper: pd.DataFrame) -> plt.Figure:
-    """One panel per norm: accuracy vs. perturbation size per model, a dot at ε; `best` holds the
-    "All" rows of `results.both_all_rows` (incl. adaptive solid, the paper's attacks only dotted)."""
+def figure2(best: pd.DataFrame, paper: pd.DataFrame, models: tuple[str, ...] = PAPER_MODELS) -> plt.Figure:
+    """One panel per norm: accuracy vs. perturbation size per model of `models`, a dot at ε; `best`
+    holds the "All" rows of `results.both_all_rows` (incl. adaptive solid, the paper's attacks only
+    dotted); the paper's curve of a model, where it has one, dashed behind."""
     paper_only = best[best["attack"] == results.ALL_PAPER]
     best = results.strongest(best)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), constrained_layout=True)
@@ -36,7 +37,7 @@ def figure2(best: pd.DataFrame, paper: pd.DataFrame) -> plt.Figure:
         theirs = paper[paper["norm"] == norm.paper_label]
         xmax = max(theirs["distance"].max() if len(theirs) else 0, 2 * norm.epsilon)
         grid = np.linspace(0, xmax, 400)
-        for model in PAPER_MODELS:
+        for model in models:
             colour, name = COLOURS[model], DISPLAY_NAMES[model]
             ref = theirs[theirs["model"] == name]
             ax.plot(ref["distance"], ref["accuracy_percent"], color=colour, alpha=0.35, lw=2.5, ls="--")
@@ -76,18 +77,19 @@ def _adversarial(profile: str, model: str, attack: str, sample: int) -> torch.Te
     return stored["adv"][stored["samples"].tolist().index(sample)]
 
 
-def figure3(profile: str, best: pd.DataFrame, images: torch.Tensor) -> plt.Figure:
+def figure3(profile: str, best: pd.DataFrame, images: torch.Tensor,
+            models: tuple[str, ...] = PAPER_MODELS) -> plt.Figure:
     """Rows: one test image per digit; columns: the clean image and each model's best L2 adversarial,
     titled with its predicted class and L2 distance (each adversarial was verified when stored)."""
     samples = figure3_samples(best)
     best = results.strongest(best)
     l2 = best[best["norm"] == "l2"].set_index(["model", "sample"])
-    fig, axes = plt.subplots(len(samples), 1 + len(PAPER_MODELS), squeeze=False,
-                             figsize=(1.6 * (1 + len(PAPER_MODELS)), 2.0 * len(samples) + 0.4))
+    fig, axes = plt.subplots(len(samples), 1 + len(models), squeeze=False,
+                             figsize=(1.6 * (1 + len(models)), 2.0 * len(samples) + 0.4))
     for row, sample in enumerate(samples):
         axes[row, 0].imshow(images[sample, 0], cmap="gray", vmin=0, vmax=1)
         axes[row, 0].set_title(f"clean: {int(best[best['sample'] == sample]['label'].iloc[0])}", fontsize=8)
-        for col, model in enumerate(PAPER_MODELS, start=1):
+        for col, model in enumerate(models, start=1):
             ax = axes[row, col]
             if (model, sample) not in l2.index:
                 ax.set_title("not attacked", fontsize=8, color="grey")
@@ -105,7 +107,7 @@ def figure3(profile: str, best: pd.DataFrame, images: torch.Tensor) -> plt.Figur
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    for col, name in enumerate(["Clean", *(DISPLAY_NAMES[m] for m in PAPER_MODELS)]):
+    for col, name in enumerate(["Clean", *(DISPLAY_NAMES[m] for m in models)]):
         axes[0, col].annotate(name, (0.5, 1.35), xycoords="axes fraction", ha="center", fontsize=9,
                               fontweight="bold")
     fig.tight_layout(h_pad=1.0)

@@ -44,8 +44,9 @@ def clean_accuracy_chart(table: pd.DataFrame) -> Figure:
     """Our clean test accuracy beside the paper's, one pair of bars per model."""
     long = table.melt(id_vars="model", value_vars=["ours (%)", "paper (%)"], var_name="source",
                       value_name="accuracy (%)")
-    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    fig, ax = plt.subplots(figsize=(1.2 * len(table) + 1.5, 3.4))
     sns.barplot(long, x="model", y="accuracy (%)", hue="source", palette=[OURS, PAPER], ax=ax)
+    ax.tick_params(axis="x", labelrotation=15)
     low = max(0.0, float(long["accuracy (%)"].min()) - 2)
     ax.set_ylim(low, 100)
     for container in ax.containers:

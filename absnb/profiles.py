@@ -74,12 +74,14 @@ class ABSConfig:
     kl_anneal_epochs: float
     augment_p: float  # probability of each augmentation (zoom, shear, elastic) per training image
     holdout: int  # training images held out to score the cheap inference after every epoch
-    n_samples: int
-    n_candidates: int
-    steps: int
-    inference_lr: float
-    radius: float
-    alpha: float
+    # The inference (the latent bank, the Adam search, the softmax scale): evaluation only, so changing
+    # it re-scores and re-attacks the ABS models (`models.inference_key`) but never retrains them.
+    n_samples: int = dataclasses.field(metadata={"test_only": True})
+    n_candidates: int = dataclasses.field(metadata={"test_only": True})
+    steps: int = dataclasses.field(metadata={"test_only": True})
+    inference_lr: float = dataclasses.field(metadata={"test_only": True})
+    radius: float = dataclasses.field(metadata={"test_only": True})
+    alpha: float = dataclasses.field(metadata={"test_only": True})
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import pandas as pd
 from absnb import artifacts, results
 from absnb.attacks.registry import ATTACKS
 from absnb.paths import DATA_DIR
-from absnb.vocabulary import DISPLAY_NAMES, PAPER_MODELS, PAPER_NORM_LABELS, Norm
+from absnb.vocabulary import DISPLAY_NAMES, MODELS, PAPER_MODELS, PAPER_NORM_LABELS, Norm
 
 ACC_TOLERANCE = 15.0  # percentage points
 MEDIAN_FACTOR = 1.5
@@ -50,7 +50,7 @@ def ours(profile: str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     summary["norm"] = summary["norm"].map(PAPER_NORM_LABELS)
     clean = [{"norm": "clean", "attack": "Clean", "model": m, "median_distance": np.nan, "n": s["samples"],
               "accuracy_percent": 100 * s["accuracy"]}
-             for m in PAPER_MODELS if (s := _clean(profile, m)) is not None]
+             for m in MODELS if (s := _clean(profile, m)) is not None]
     table = pd.concat([pd.DataFrame(clean), summary.drop(columns="rejected", errors="ignore")],
                       ignore_index=True)
     table["model"] = table["model"].map(DISPLAY_NAMES)

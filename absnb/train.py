@@ -8,8 +8,6 @@ from the last finished epoch.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +21,7 @@ from tqdm import tqdm
 from absnb import artifacts, data, profiles, runtime
 from absnb.augment import Augmentation, augment
 from absnb.inference import predict
-from absnb.models import ABS, build, check_name, inference_config, load_vaes
+from absnb.models import ABS, build, check_name, inference_config, inference_key, load_vaes, weights_digest
 from absnb.models.abs import fit_gamma
 from absnb.models.madry import pgd_accuracy, pgd_linf
 from absnb.models.stacked_vae import StackedVAE, to_vaes
@@ -65,8 +63,8 @@ def train(model: str, profile: str, seed: int = 0, force: bool = False) -> dict[
     log = {"model": model, "profile": profile, "seed": seed,
            "wall_seconds": sum(h["seconds"] for h in history), "history": history,
            "config": config, "hardware": runtime.describe(), **extra}
+    artifacts.save_torch(state, weights)  # the weights first: a log means finished weights
     artifacts.save_json(log, log_file)
-    artifacts.save_torch(state, weights)
     ckpt.unlink(missing_ok=True)
     settings.unlink(missing_ok=True)
     return log
@@ -76,11 +74,10 @@ def _config_of(prof: Profile, model: str) -> dict[str, Any]:
     """What a model's training depends on: its profile settings and the weights it builds on."""
     section = getattr(prof, model, None)
     config = {"train_samples": prof.train_samples, **(training_settings(section) if section else {})}
-    if model == "binary_abs":
-        config["abs_inference"] = dataclasses.asdict(prof.abs)
+    if model == "binary_abs":  # its scalars are fitted on the ABS inference's ELBOs
+        config["abs_inference"] = inference_key(prof, "abs")
     for needed in REQUIRES.get(model, ()):
-        digest = hashlib.sha256(artifacts.weights_path(prof.name, needed).read_bytes()).hexdigest()
-        config[f"{needed}_weights_sha256"] = digest
+        config[f"{needed}_weights_sha256"] = weights_digest(prof.name, needed)
     return config
 
 

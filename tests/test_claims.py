@@ -56,7 +56,8 @@ def test_all_attacks_no_better_than_the_best_single_one_is_not_often():
         best = single.groupby("model")["median_distance"].min()
         for model, value in best.items():
             table = _set(table, norm, f"All {norm} Attacks", model, median_distance=value)
-    result = claims.check(_as_ours(table)).set_index("claim")
+    comp = table.merge(table1.paper(), on=["norm", "attack", "model"], how="outer", suffixes=("", "_paper"))
+    result = claims.check(comp).set_index("claim")
     assert not result.loc[result.index.str.startswith('"All"'), "holds here"].iloc[0]
 
 
@@ -77,3 +78,32 @@ def test_adaptive_rows_are_judged_apart_from_the_papers():
     broken = result.index[~result["holds incl. adaptive"]].tolist()
     assert any("L2: ABS beats" in c for c in broken)
     assert any("Boundary Attack is the strongest" in c for c in broken)  # FMN beats it on ABS
+
+
+def test_the_released_models_stand_in_for_ours_and_ours_never_count_as_other_models():
+    """Released rows that copy the paper's ABS rows hold every claim; our ABS, made weak, does not
+    matter then; without released rows, ours judged as "other models" would break the ABS claims."""
+    paper = table1.paper()
+    abs_rows = paper[paper["model"].isin(["ABS", "Binary ABS"])]
+    released = abs_rows.assign(model=abs_rows["model"] + " (released)")
+    weak_ours = paper.assign(median_distance=paper["median_distance"].where(
+        ~paper["model"].isin(["ABS", "Binary ABS"]), 0.01))
+    comp = _as_ours(weak_ours)
+    comp = pd.concat([comp, released.assign(median_distance_paper=float("nan"),
+                                            accuracy_percent_paper=float("nan"))], ignore_index=True)
+    on_released = claims.check(comp, released=True)
+    assert on_released["holds here"].all()
+    on_ours = claims.check(comp)
+    assert not on_ours.set_index("claim").loc[claims.CLAIMS[1][0], "holds here"]  # L2: ABS beats
+    assert on_ours["holds in the paper"].all()
+
+
+def test_a_claim_whose_cells_are_missing_is_not_measured_not_failed():
+    table = table1.paper()
+    table = table[~((table["attack"] == "Boundary Attack") & (table["model"] == "ABS"))]
+    comp = table.merge(table1.paper(), on=["norm", "attack", "model"], how="outer", suffixes=("", "_paper"))
+    result = claims.check(comp).set_index("claim")
+    row = result.loc["L2: the Boundary Attack is the strongest single attack on Madry et al. and ABS"]
+    assert row["holds here"] is None and "not measured" in row["ours"]
+    assert claims.held(result, "holds here") == len(claims.CLAIMS) - 1
+    assert "–" in claims.styled(result.reset_index()).to_html()

@@ -237,9 +237,17 @@ def test_a_failing_worker_task_names_the_model_attack_and_batch(tmp_path, monkey
     monkeypatch.setenv("ABSNB_ARTIFACTS", str(tmp_path))
     monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
     _networks(tmp_path)
-    artifacts.weights_path("smoke", "cnn").write_bytes(b"not a weights file")
+    artifacts.save_torch({"not": torch.zeros(1)}, artifacts.weights_path("smoke", "cnn"))  # not a CNN's
     with pytest.raises(plan.TaskFailed, match=r"cnn · Gaussian Noise · batch 0 \(l2, profile smoke\)"):
         _run(["cnn"], ["Gaussian Noise"], n_samples=2, workers=2)
+
+
+def test_an_unreadable_weights_file_is_refused_before_any_task_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    _networks(tmp_path)
+    artifacts.weights_path("smoke", "cnn").write_bytes(b"not a weights file")
+    with pytest.raises(artifacts.UnreadableFile, match=r"cnn\.pt: not a readable torch file"):
+        plan.plan(selection.parse_request("smoke", "l2", ["cnn"], ["Gaussian Noise"]))
 
 
 class _KillFirstAttempt(WorkerPlugin):

@@ -17,7 +17,7 @@ from absnb import artifacts, table1
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ("cnn", "binary_cnn", "substitute", "nearest", "madry", "abs", "binary_abs")
-SCORED = ("cnn", "binary_cnn", "nearest", "madry", "binary_abs", "abs")
+SCORED = ("cnn", "binary_cnn", "nearest", "madry", "binary_abs", "abs", "abs_released", "binary_abs_released")
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,8 @@ def test_clean_scores_for_all_six_models(built):
 def test_executed_notebooks_have_no_errors(built):
     runs, _ = built
     notebooks = sorted((runs / "notebooks").glob("*.ipynb"))
-    assert len(notebooks) == len(TRAINED) + 8  # clean, primer, three attack norms, results, distal, appendix
+    # clean, primer, three attack norms, results, released, distal, appendix
+    assert len(notebooks) == len(TRAINED) + 9
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
@@ -69,7 +70,7 @@ def test_book_pages_exist_and_show_the_table(built):
     _, html = built
     pages = ["book/intro.html", "book/models.html", "book/run/02_clean.html", "book/attacks.html",
              "book/discussion.html", "book/run/04_primer.html", "book/run/05_results.html",
-             "book/run/06_appendix.html", "book/run/07_distal.html",
+             "book/run/06_appendix.html", "book/run/07_distal.html", "book/run/08_released.html",
              *[f"book/run/01_train_{m}.html" for m in TRAINED],
              *[f"book/run/03_attacks_{n}.html" for n in ("l2", "linf", "l0")]]
     for page in pages:
@@ -137,7 +138,18 @@ def test_distal_page_shows_every_model_with_its_confidence(built):
         assert re.search(rf"<td[^>]*>{re.escape(name)}</td>", page), name
     images = re.findall(r'<img[^>]+src="([^"]+)"', page)
     assert images and all((html / "book/run" / src).resolve().exists() for src in images)
-    for name in SCORED:
+    for name in SCORED[:6]:
         record = torch.load(runs / "results" / "distal" / f"{name}.pt", weights_only=True)
         assert record["images"].min() >= 0 and record["images"].max() <= 1
         assert not (runs / "results" / "distal" / f"{name}.partial.pt").exists()
+
+
+def test_released_page_shows_the_verified_files_and_both_released_models(built):
+    _, html = built
+    page = (html / "book/run/08_released.html").read_text()
+    assert "ABS_9.net" in page and "bb45e988ba1e33cd" in page, "the files and their digests"
+    for name in ("ABS (released)", "Binary ABS (released)", "released, incl. adaptive",
+                 "ours, incl. adaptive", "paper, All attacks"):
+        assert name in page, name
+    images = re.findall(r'<img[^>]+src="([^"]+)"', page)
+    assert len(images) >= 2, "Figures 2 and 3 of the released models"

@@ -32,8 +32,8 @@ from absnb.attacks.registry import ATTACKS, AttackSpec, applies, execution_order
 from absnb.attacks.run import Target
 from absnb.attacks.selection import COST_ORDER, Request, select_samples
 from absnb.attacks.store import best_start, finish_pair, pair_settings, run_batch
-from absnb.models import inference_config, load, weights_digest
-from absnb.vocabulary import ABS_MODELS, Norm
+from absnb.models import inference_key, load, weights_digest
+from absnb.vocabulary import Norm
 
 
 class TaskFailed(RuntimeError):
@@ -85,11 +85,6 @@ def _budget(prof: profiles.Profile, model: str, n_samples: int | None) -> profil
     return budget if n_samples is None else dataclasses.replace(budget, samples=n_samples)
 
 
-def _inference(prof: profiles.Profile, model: str) -> dict | None:
-    """The ABS inference settings an ABS model's results depend on (None for the other models)."""
-    return dataclasses.asdict(inference_config(prof)) if model in ABS_MODELS else None
-
-
 def _spec(norm: Norm, name: str) -> AttackSpec:
     return next(spec for spec in ATTACKS[norm] if spec.name == name)
 
@@ -133,7 +128,7 @@ def _run_task(task: Task, earlier: dict[str, dict], threads: int | None) -> dict
     digests = dict(task.digests)
     start = _start(task, spec, earlier)
     budget = _budget(task.profile, task.model, task.n_samples)
-    inference = _inference(task.profile, task.model)
+    inference = inference_key(task.profile, task.model)
     settings = pair_settings(task.norm, spec, budget, digests, task.model, inference)
     images, labels = _test_set(device)
     part = run_batch(
@@ -215,7 +210,7 @@ def assemble(chains: list[list[Task]], results: list[dict[str, dict]]
             raise ValueError(f"{model} · {attack}: some batches have a start and some not")
         start = None if starts[0] is None else tuple(torch.cat(parts) for parts in zip(*starts))
         settings = pair_settings(first.norm, spec, _budget(first.profile, model, first.n_samples),
-                                 dict(first.digests), model, _inference(first.profile, model))
+                                 dict(first.digests), model, inference_key(first.profile, model))
         frames[(model, attack)] = finish_pair(first.profile.name, model, samples, labels, settings,
                                               [result[attack] for _, result in batches], start)
     return frames

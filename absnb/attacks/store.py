@@ -4,11 +4,14 @@ Layout (`artifacts.attack_path`) under artifacts/<profile>/results/attacks/:
 ``<norm>/<model>/<attack>.csv`` (one row per sample: label, prediction, distance, success, rejected,
 margin), ``.pt`` (the verified adversarial images, for Figure 3) and ``.json`` (budget, samples,
 seconds, model queries, rejected count). Each batch of samples is stored on its own as soon as it is
-done (``<attack>.parts/``, keyed by a digest of its samples and of every setting its result depends
-on: the budget fields the attack uses, the weights, the starting images, `CODE_VERSION`), so an
-interrupted run resumes with the missing batches. Latent Descent's adversarials, the substitute's
-transfer directions and the gradient estimates at the clean images are cached per batch under
-``shared/`` and reused by the other norms and attacks. Every file is written atomically.
+done (``<attack>.parts/``, keyed by a digest of its samples and of everything its result depends on,
+`pair_settings`: the budget fields the attack uses, the constants of its family, the model's weights
+(and an ABS model's inference settings), the substitute for transfer only, the starting images, and
+the versions of its family's code and of the verification), so an interrupted run resumes with the
+missing batches and a change re-runs only what it touches. Latent Descent's adversarials, the
+substitute's transfer directions and the gradient estimates at the clean images are cached per batch
+under ``shared/``, keyed the same way, and reused by the other norms and attacks. Every file is
+written atomically.
 """
 
 from __future__ import annotations
@@ -24,16 +27,21 @@ import torch
 
 from absnb import artifacts, profiles
 from absnb.attacks.estimated import EstimatedGradientModel
-from absnb.attacks.foolbox_attacks import Start
+from absnb.attacks.foolbox_attacks import BLEND_STEPS, Start
 from absnb.attacks.registry import AttackSpec
-from absnb.attacks.run import Shared, Target, attack_batch, budget_fields
-from absnb.attacks.verify import Verified
+from absnb.attacks.run import GRID_RANGE, Shared, Target, attack_batch, budget_fields
+from absnb.attacks.verify import VERIFY_VERSION, Verified
 from absnb.results import per_sample_frame
 from absnb.vocabulary import Norm
 
 FIELDS = ("adv", "success", "distance", "prediction", "refused", "margin")
-# Bump when a change to the attack code invalidates stored results.
-CODE_VERSION = 6
+# One version per attack family: bump a family's when a change to its code changes its results (the
+# shared work of a family, under shared/, is keyed by the same number). Changes to the verification
+# bump verify.VERIFY_VERSION, to the ABS inference abs.INFERENCE_VERSION.
+VERSIONS = {"fixed-epsilon": 1, "minimization": 1, "transfer": 1, "latent-descent": 1, "adaptive": 1}
+# The family whose version keys each kind of shared work (by its key's prefix).
+SHARED_FAMILIES = {"transfer/": "transfer", "latent_descent/": "latent-descent",
+                   "estimator/": "fixed-epsilon"}
 
 
 def fingerprint(**parts: object) -> str:
@@ -52,8 +60,10 @@ def pair_settings(norm: Norm, spec: AttackSpec, budget: profiles.AttackBudget,
     """Everything a pair's results depend on, apart from its samples and its starting images; an ABS
     model's `inference` settings (and for the adaptive attacks, that they see its softmax logits)."""
     settings = {"budget": {k: getattr(budget, k) for k in budget_fields(spec)}, "attack": spec.name,
-                "norm": norm, "weights": digests[model], "substitute": digests["substitute"],
-                "code": CODE_VERSION}
+                "norm": norm, "weights": digests[model], **family_constants(spec),
+                "code": {"attack": VERSIONS[spec.family], "verify": VERIFY_VERSION}}
+    if spec.family == "transfer":
+        settings["substitute"] = digests["substitute"]
     if inference is not None:
         settings["inference"] = inference
         if spec.family == "adaptive":
@@ -61,15 +71,33 @@ def pair_settings(norm: Norm, spec: AttackSpec, budget: profiles.AttackBudget,
     return settings
 
 
-class DiskShared(Shared):
-    """`Shared` work kept on disk per batch of samples (and the gradient estimates of clean images)."""
+def family_constants(spec: AttackSpec) -> dict:
+    """The module constants an attack's results depend on: the ε grid's range (fixed-epsilon), the
+    blended-noise start of the Boundary Attack and of Brendel–Bethge without a start."""
+    if spec.family == "fixed-epsilon":
+        return {"grid_range": GRID_RANGE[spec.norm]}
+    if spec.family in ("minimization", "adaptive"):
+        return {"blend_steps": BLEND_STEPS}
+    return {}
 
-    def __init__(self, directory: Path, fingerprint: str, force: bool) -> None:
+
+class DiskShared(Shared):
+    """`Shared` work kept on disk per batch of samples (and the gradient estimates of clean images),
+    keyed by the batch, the model (`base`: weights, inference settings) and the version of the family
+    that computes it; the substitute's transfer directions by the substitute's digest too."""
+
+    def __init__(self, directory: Path, base: dict, force: bool, substitute: str | None = None) -> None:
         super().__init__()
-        self.directory, self.fingerprint, self.force = directory, fingerprint, force
+        self.directory, self.base, self.force, self.substitute = directory, base, force, substitute
 
     def _path(self, key: str) -> Path:
-        return self.directory / f"{key.replace('/', '_')}-{self.fingerprint}.pt"
+        prefix = next(p for p in SHARED_FAMILIES if key.startswith(p))
+        parts = self.base | {"code": VERSIONS[SHARED_FAMILIES[prefix]]}
+        if prefix == "transfer/":
+            if self.substitute is None:
+                raise ValueError("transfer work needs the substitute's digest in its key")
+            parts["substitute"] = self.substitute
+        return self.directory / f"{key.replace('/', '_')}-{fingerprint(**parts)}.pt"
 
     def get(self, key: str, compute: Callable[[], object]) -> object:
         if key in self.memory:
@@ -115,9 +143,8 @@ def run_batch(profile: str, spec: AttackSpec, name: str, load_target: Callable[[
     if path.exists() and not force:
         return artifacts.load_torch(path)
     model = load_target()
-    shared_fp = fingerprint(samples=batch.tolist(), weights=settings["weights"],
-                            substitute=settings["substitute"], code=CODE_VERSION)
-    shared = DiskShared(artifacts.shared_dir(profile, model.name), shared_fp, force)
+    base = {"samples": batch.tolist(), "weights": settings["weights"], "inference": settings.get("inference")}
+    shared = DiskShared(artifacts.shared_dir(profile, model.name), base, force, settings.get("substitute"))
     x, y = images[batch.to(images.device)], labels[batch.to(labels.device)]
     if start is not None:
         start = (start[0].to(x.device), start[1].to(x.device))

@@ -17,6 +17,10 @@ import torch
 from absnb.inference import predict
 from absnb.vocabulary import Norm
 
+# Bump when a change to the check (here) or to the binary post-processing (postprocess.py) can change
+# what is recorded: every stored attack result is keyed by it.
+VERIFY_VERSION = 1
+
 
 @dataclass
 class Verified:

@@ -3,14 +3,15 @@ construction, loading of weights."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import torch
 from torch import nn
 
-from absnb import artifacts, data
+from absnb import artifacts, data, profiles
 from absnb.models import released
-from absnb.models.abs import ABS, InferenceConfig, StackedDecoder, decode_bank, latent_bank
+from absnb.models.abs import ABS, INFERENCE_VERSION, InferenceConfig, StackedDecoder, decode_bank, latent_bank
 from absnb.models.cnn import CNN, SUBSTITUTE_CHANNELS
 from absnb.models.madry import MadryNet
 from absnb.models.nearest import NearestNeighbour
@@ -36,6 +37,14 @@ def inference_config(profile: Profile) -> InferenceConfig:
     a = profile.abs
     return InferenceConfig(n_samples=a.n_samples, n_candidates=a.n_candidates, steps=a.steps,
                            lr=a.inference_lr, radius=a.radius, alpha=a.alpha)
+
+
+def inference_key(profile: Profile, name: str) -> dict | None:
+    """What an ABS model's results depend on besides its weights: the inference settings and the
+    inference code's version (None for the other models)."""
+    if name not in ABS_MODELS:
+        return None
+    return dataclasses.asdict(inference_config(profile)) | {"version": INFERENCE_VERSION}
 
 
 def build(name: str, profile: Profile) -> nn.Module:
@@ -109,11 +118,15 @@ def cached_bank(profile: Profile, vaes: list[VAE], cfg: InferenceConfig, vaes_di
 
 
 def weights_digest(profile: str, model: str) -> str:
-    """SHA-256 over the weights files a model's results depend on (Binary ABS: the ABS VAEs too; the
-    released models: the ten verified files)."""
+    """SHA-256 over the contents of the weights a model's results depend on (Binary ABS: the ABS VAEs
+    too; Nearest Neighbour, whose file holds no tensors: its training-set size; the released models:
+    the ten verified files)."""
     if model in RELEASED_MODELS:
         return released.digest()
     digest = hashlib.sha256()
     for needed in (*REQUIRES.get(model, ()), model):
-        digest.update(artifacts.weights_path(profile, needed).read_bytes())
+        stored = artifacts.load_torch(artifacts.weights_path(profile, needed))
+        digest.update(artifacts.content_digest(stored).encode())
+    if model == "nearest":
+        digest.update(f"train_samples={profiles.load(profile).train_samples}".encode())
     return digest.hexdigest()

@@ -21,6 +21,9 @@ from absnb.models.vae import DECODER, LATENT_DIM, VAE, Decoder
 
 N_CLASSES = 10
 N_PIXELS = 784
+# Bump when a change here changes what the inference returns: every stored result of an ABS model
+# (clean scores, attacks, distal adversarials, the Binary ABS scalars) is keyed by it.
+INFERENCE_VERSION = 1
 
 
 @dataclass(frozen=True)
