@@ -22,6 +22,10 @@ export ABSNB_ARTIFACTS := $(abspath $(ARTIFACTS))
 export TQDM_MININTERVAL ?= 5
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 PAPERMILL := papermill --log-output --request-save-on-cell-execute -k python3 --cwd notebooks
+# papermill writes an executed notebook cell by cell: each goes to $(PART) first and is moved into
+# place only once it ran (and was retitled) to the end, so a killed run never leaves a page that make
+# counts as done.
+PART = $(@D)/.partial/$(@F)
 
 .DELETE_ON_ERROR:
 .PHONY: screenshots book attacks distal test bench lint setup clean-book $(TRAINED:%=train-%) $(NORMS:%=attacks-%)
@@ -31,7 +35,7 @@ BOOK_NBS := $(TRAIN_NBS) $(RUNS)/02_clean.ipynb $(RUNS)/04_primer.ipynb $(ATTACK
 
 book: $(BOOK_NBS) | setup
 	rm -rf book/run && mkdir -p book/run
-	cp $(RUNS)/*.ipynb book/run/
+	cp $(BOOK_NBS) book/run/
 	jupyter-book build --warningiserror --keep-going --path-output $(BOOK_OUT) .
 	@echo "Book for profile $(PROFILE): $(BOOK_OUT)/_build/html/index.html"
 
@@ -47,44 +51,59 @@ $(STAMP): requirements.lock pyproject.toml
 # Training: one executed notebook per model. The notebook reuses finished weights and resumes
 # from the last checkpoint, so rerunning after an interruption continues where it stopped.
 $(RUNS)/01_train_%.ipynb: notebooks/01_train.ipynb absnb/profiles.toml | $(STAMP)
-	mkdir -p $(@D)
-	$(PAPERMILL) notebooks/01_train.ipynb $@ -p model $* -p profile $(PROFILE)
-	python -m absnb.book $@ train $*
+	mkdir -p $(@D)/.partial
+	$(PAPERMILL) notebooks/01_train.ipynb $(PART) -p model $* -p profile $(PROFILE)
+	python -m absnb.book $(PART) train $*
+	mv $(PART) $@
 
 $(RUNS)/01_train_binary_abs.ipynb: $(RUNS)/01_train_abs.ipynb
 
 $(TRAINED:%=train-%): train-%: $(RUNS)/01_train_%.ipynb
 
 $(RUNS)/02_clean.ipynb: notebooks/02_clean.ipynb $(TRAIN_NBS) | $(STAMP)
-	$(PAPERMILL) notebooks/02_clean.ipynb $@ -p profile $(PROFILE)
+	mkdir -p $(@D)/.partial
+	$(PAPERMILL) notebooks/02_clean.ipynb $(PART) -p profile $(PROFILE)
+	mv $(PART) $@
 
 # Attacks: one executed notebook per norm. Finished (model, attack) pairs and batches are stored,
 # so an interrupted run resumes; Latent Descent and the gradient estimates are shared across norms.
 $(RUNS)/03_attacks_%.ipynb: notebooks/03_attacks.ipynb absnb/profiles.toml $(TRAIN_NBS) | $(STAMP)
-	$(PAPERMILL) notebooks/03_attacks.ipynb $@ -p norm $* -p profile $(PROFILE)
-	python -m absnb.book $@ attacks $*
+	mkdir -p $(@D)/.partial
+	$(PAPERMILL) notebooks/03_attacks.ipynb $(PART) -p norm $* -p profile $(PROFILE)
+	python -m absnb.book $(PART) attacks $*
+	mv $(PART) $@
 
 attacks: $(ATTACK_NBS)
 
 $(RUNS)/04_primer.ipynb: notebooks/04_primer.ipynb $(RUNS)/01_train_cnn.ipynb | $(STAMP)
-	$(PAPERMILL) notebooks/04_primer.ipynb $@ -p profile $(PROFILE)
+	mkdir -p $(@D)/.partial
+	$(PAPERMILL) notebooks/04_primer.ipynb $(PART) -p profile $(PROFILE)
+	mv $(PART) $@
 
 # Table 1 and Figures 2-3 read the stored results only; the appendix reports every notebook's time.
 $(RUNS)/05_results.ipynb: notebooks/05_results.ipynb $(ATTACK_NBS) $(RUNS)/02_clean.ipynb | $(STAMP)
-	$(PAPERMILL) notebooks/05_results.ipynb $@ -p profile $(PROFILE)
+	mkdir -p $(@D)/.partial
+	$(PAPERMILL) notebooks/05_results.ipynb $(PART) -p profile $(PROFILE)
+	mv $(PART) $@
 
 # The authors' released ABS weights beside ours: reads the clean scores and the attack results only.
 $(RUNS)/08_released.ipynb: notebooks/08_released.ipynb $(ATTACK_NBS) $(RUNS)/02_clean.ipynb | $(STAMP)
-	$(PAPERMILL) notebooks/08_released.ipynb $@ -p profile $(PROFILE)
+	mkdir -p $(@D)/.partial
+	$(PAPERMILL) notebooks/08_released.ipynb $(PART) -p profile $(PROFILE)
+	mv $(PART) $@
 
 # Distal adversarials: from noise to a confident "1", per model; stored per model and resumable.
 $(RUNS)/07_distal.ipynb: notebooks/07_distal.ipynb absnb/profiles.toml $(TRAIN_NBS) | $(STAMP)
-	$(PAPERMILL) notebooks/07_distal.ipynb $@ -p profile $(PROFILE)
+	mkdir -p $(@D)/.partial
+	$(PAPERMILL) notebooks/07_distal.ipynb $(PART) -p profile $(PROFILE)
+	mv $(PART) $@
 
 distal: $(RUNS)/07_distal.ipynb
 
 $(RUNS)/06_appendix.ipynb: notebooks/06_appendix.ipynb $(filter-out $(RUNS)/06_appendix.ipynb,$(BOOK_NBS)) | $(STAMP)
-	$(PAPERMILL) notebooks/06_appendix.ipynb $@ -p profile $(PROFILE)
+	mkdir -p $(@D)/.partial
+	$(PAPERMILL) notebooks/06_appendix.ipynb $(PART) -p profile $(PROFILE)
+	mv $(PART) $@
 $(NORMS:%=attacks-%): attacks-%: $(RUNS)/03_attacks_%.ipynb
 
 test: $(STAMP)

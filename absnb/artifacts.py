@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,19 +87,43 @@ def distal_path(profile: str, model: str) -> Path:
     return distal_dir(profile) / f"{model}.pt"
 
 
+TMP_SUFFIX = ".tmp"  # of the hidden temporary files of `atomic_path`; no reader's pattern matches them
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success rename it into place, else delete it."""
+    """Yield a temporary path beside `path`; on success flush it to disk and rename it into place
+    (so a crash leaves the old file or the new one, never a torn one), else delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_tmp(root: Path, older_than: float = 3600.0) -> list[Path]:
+    """Delete the temporary files that killed writers left under `root` (those untouched for
+    `older_than` seconds: a live writer's file is younger); returns what was deleted."""
+    cutoff = time.time() - older_than
+    stale = [p for p in Path(root).rglob(f".*{TMP_SUFFIX}") if p.is_file() and p.stat().st_mtime < cutoff]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def save_torch(obj: Any, path: Path) -> None:

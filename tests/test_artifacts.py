@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import collections
+import os
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,6 +49,39 @@ def test_atomic_path_puts_the_file_in_place_on_success(tmp_path):
         assert not target.exists()  # nothing visible until the block succeeds
     assert target.read_text() == "done"
     assert list(target.parent.iterdir()) == [target]
+
+
+def test_atomic_path_flushes_the_file_to_disk_before_it_is_renamed_into_place(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b)))
+    artifacts.save_json({"a": 1}, tmp_path / "x.json")
+    assert events[:2] == ["fsync", "replace"]
+
+
+def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path):
+    old, young = tmp_path / "a" / ".x.pt.abc.tmp", tmp_path / ".y.json.def.tmp"
+    kept = tmp_path / "a" / "x.pt"
+    old.parent.mkdir()
+    for path in (old, young, kept):
+        path.write_bytes(b"1")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    os.utime(kept, (time.time() - 7200, time.time() - 7200))
+    assert artifacts.remove_stale_tmp(tmp_path) == [old]
+    assert young.exists() and kept.exists() and not old.exists()
+
+
+def test_make_writes_each_executed_notebook_elsewhere_and_moves_it_into_place_when_finished():
+    """A killed papermill run must not leave a half-executed notebook where make counts it as done."""
+    root = Path(__file__).resolve().parents[1]
+    dry = subprocess.run(["make", "-n", "-B", "artifacts/smoke/notebooks/02_clean.ipynb", "PROFILE=smoke",
+                          "BIN=/nonexistent"], cwd=root, capture_output=True, text=True, check=True).stdout
+    lines = [line for line in dry.splitlines() if "02_clean" in line]
+    run = next(i for i, line in enumerate(lines) if line.startswith("papermill"))
+    assert "artifacts/smoke/notebooks/.partial/02_clean.ipynb" in lines[run]
+    assert lines[-1].startswith("mv artifacts/smoke/notebooks/.partial/02_clean.ipynb")
+    assert lines[-1].endswith(" artifacts/smoke/notebooks/02_clean.ipynb")
 
 
 def test_save_and_load_torch_roundtrip_a_state_dict(tmp_path):

@@ -145,21 +145,29 @@ def test_best_start_takes_the_closest_verified_adversarial_per_sample():
     assert images[:, 0, 0, 0].tolist() == pytest.approx([0.1, 0.2, 0.1, 0.2])
 
 
+# The L2 Boundary Attack on the CNN starts from the best of these (the paper's attacks before it).
+BOUNDARY_ORIGINS = ["Transfer Attacks", "Gaussian Noise", "FGM", "FGM w/ GE", "L2 BIM", "L2 BIM w/ GE"]
+
+
+def _only_gaussian_finds(seen: dict[str, list], scale: dict[str, float]):
+    """A stand-in for attack_batch: Gaussian noise finds 1 - x (scaled), the Boundary Attack returns
+    its input, every other attack finds nothing; records each call's images and start."""
+    def fake_attack(spec, target, x, y, budget, shared, substitute, start=None):
+        seen.setdefault(spec.name, []).append((x.clone(), start))
+        adv = (1 - x) * scale["value"] if spec.name == "Gaussian Noise" else x
+        found = torch.full((len(x),), spec.name in ("Gaussian Noise", "Boundary Attack"))
+        return verify(target.model, x, y, adv, found, spec.norm)
+    return fake_attack
+
+
 def test_an_attack_starts_from_the_earlier_results_of_its_batch_and_reruns_when_they_change(
         store_at, monkeypatch):
     seen: dict[str, list] = {"Gaussian Noise": [], "Boundary Attack": []}
     scale = {"value": 1.0}
-
-    def fake_attack(spec, target, x, y, budget, shared, substitute, start=None):
-        seen[spec.name].append((x.clone(), start))
-        adv = (1 - x) * scale["value"] if spec.name == "Gaussian Noise" else x
-        return verify(target.model, x, y, adv, torch.ones(len(x), dtype=torch.bool), spec.norm)
-
-    monkeypatch.setattr(store, "attack_batch", fake_attack)
+    monkeypatch.setattr(store, "attack_batch", _only_gaussian_finds(seen, scale))
 
     def run():
-        return _run(["cnn"], ["Gaussian Noise", "Boundary Attack"], n_samples=10,
-                             workers=1)
+        return _run(["cnn"], [*BOUNDARY_ORIGINS, "Boundary Attack"], n_samples=10, workers=1)
 
     frame = run()
     gaussian = frame[frame["attack"] == "Gaussian Noise"]
@@ -179,6 +187,28 @@ def test_an_attack_starts_from_the_earlier_results_of_its_batch_and_reruns_when_
     started = len({i // 2 for i in found.nonzero()[0]})
     assert len(seen["Gaussian Noise"]) == 10, "Gaussian noise reruns: a setting it uses changed"
     assert len(seen["Boundary Attack"]) == 5 + started, "only the batches whose start changed rerun"
+    assert len(seen["FGM"]) == 5, "the other attacks are read back"
+
+
+def test_a_rerun_of_one_attack_starts_from_the_stored_results_of_the_others_or_refuses(
+        store_at, monkeypatch):
+    """Asked for the Boundary Attack alone, a run starts it from what the full run stored (so it reads
+    the full run's result back); without those stored results it refuses rather than start elsewhere."""
+    seen: dict[str, list] = {}
+    monkeypatch.setattr(store, "attack_batch", _only_gaussian_finds(seen, {"value": 1.0}))
+    with pytest.raises(plan.TaskFailed, match=r"Boundary Attack starts from the results of Transfer Attacks"
+                                              r" on cnn batch 0, which are not stored"):
+        _run(["cnn"], ["Boundary Attack"], n_samples=4, workers=1)
+    assert "Boundary Attack" not in seen
+    full = _run(["cnn"], [*BOUNDARY_ORIGINS, "Boundary Attack"], n_samples=4, workers=1)
+    calls = {name: len(c) for name, c in seen.items()}
+    alone = _run(["cnn"], ["Boundary Attack"], n_samples=4, workers=1)
+    assert {name: len(c) for name, c in seen.items()} == calls, "read back: nothing ran again"
+    pd.testing.assert_frame_equal(alone, full[full["attack"] == "Boundary Attack"].reset_index(drop=True))
+    again = _run(["cnn"], ["Boundary Attack"], n_samples=4, workers=1, force=True)
+    assert len(seen["Boundary Attack"]) == calls["Boundary Attack"] + 2, "forced: it runs, from the store"
+    assert all(start is not None for _, start in seen["Boundary Attack"])
+    pd.testing.assert_frame_equal(again, alone)
 
 
 def test_costly_attacks_run_on_the_first_costly_samples_and_their_pair_holds_just_those(store_at,
@@ -186,19 +216,15 @@ def test_costly_attacks_run_on_the_first_costly_samples_and_their_pair_holds_jus
     """Boundary (costly) on the batches that start within the first 3 samples (batches of 2: samples
     0-3), Gaussian noise on all 10; Boundary starts from Gaussian noise where it runs, and the stored
     pair tables cover exactly the samples each attack ran on."""
-    seen: dict[str, list[int]] = {"Gaussian Noise": [], "Boundary Attack": []}
-
-    def fake_attack(spec, target, x, y, budget, shared, substitute, start=None):
-        seen[spec.name].append(len(x))
-        assert (start is not None) == (spec.name == "Boundary Attack")
-        return verify(target.model, x, y, 1 - x, torch.ones(len(x), dtype=torch.bool), spec.norm)
-
-    monkeypatch.setattr(store, "attack_batch", fake_attack)
+    seen: dict[str, list] = {}
+    monkeypatch.setattr(store, "attack_batch", _only_gaussian_finds(seen, {"value": 1.0}))
     prof = store_at["profile"]
     store_at["profile"] = dataclasses.replace(prof, attacks=dataclasses.replace(prof.attacks,
                                                                                  costly_samples=3))
-    frame = _run(["cnn"], ["Gaussian Noise", "Boundary Attack"], n_samples=10, workers=1)
-    assert seen == {"Gaussian Noise": [2] * 5, "Boundary Attack": [2, 2]}
+    frame = _run(["cnn"], [*BOUNDARY_ORIGINS, "Boundary Attack"], n_samples=10, workers=1)
+    assert len(seen["Gaussian Noise"]) == 5 and len(seen["FGM w/ GE"]) == 2, "FGM w/ GE is costly too"
+    assert [len(x) for x, _ in seen["Boundary Attack"]] == [2, 2]
+    assert all(start is not None for _, start in seen["Boundary Attack"])
     chosen = selection.select_samples(0, 10).tolist()
     ran = frame.groupby("attack")["sample"].agg(list)
     assert ran["Gaussian Noise"] == chosen and ran["Boundary Attack"] == chosen[:4]

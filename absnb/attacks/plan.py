@@ -26,12 +26,12 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from absnb import data, profiles, runtime
+from absnb import artifacts, data, profiles, runtime
 from absnb.attacks.foolbox_attacks import Start
 from absnb.attacks.registry import ATTACKS, AttackSpec, applies, execution_order, starts_from
 from absnb.attacks.run import Target
 from absnb.attacks.selection import COST_ORDER, Request, select_samples
-from absnb.attacks.store import best_start, finish_pair, pair_settings, run_batch
+from absnb.attacks.store import batch_path, best_start, finish_pair, pair_settings, run_batch
 from absnb.models import inference_key, load, weights_digest
 from absnb.vocabulary import Norm
 
@@ -62,22 +62,25 @@ class Task:
 
 def plan(request: Request, n_samples: int | None = None, seed: int = 0,
          force: bool = False) -> list[list[Task]]:
-    """The chains of tasks of a request, the most expensive models first. The costly attacks join
-    only the chains of the batches that start within the budget's first `costly_samples` samples."""
+    """The chains of tasks of a request, the most expensive models first. A batch's chain is every
+    applicable attack of the norm in execution order (the costly ones only in the batches that start
+    within the budget's first `costly_samples` samples); a request for some attacks keeps their tasks,
+    each still knowing the full chain before it, so it starts from what a full run would start from."""
     prof, norm = request.profile, request.norm
     labels = data.load_split("test")[1]
+    requested = {s.name for s in request.specs}
     chains = []
     for name in sorted(request.models, key=COST_ORDER.index):
         budget = _budget(prof, name, n_samples)
-        specs = execution_order([s for s in request.specs if applies(s, name)])
+        specs = execution_order([s for s in ATTACKS[norm] if applies(s, name)])
         digests = tuple((m, weights_digest(prof.name, m)) for m in (name, "substitute"))
         for index, batch in enumerate(select_samples(seed, budget.samples, labels).split(budget.batch_size)):
             chosen = [s for s in specs if not s.costly or index * budget.batch_size < budget.costly_samples]
             names = [s.name for s in chosen]
             chains.append([Task(prof, norm, name, spec.name, index, tuple(batch.tolist()),
                                 tuple(names[:k]), n_samples, digests, force)
-                           for k, spec in enumerate(chosen)])
-    return chains
+                           for k, spec in enumerate(chosen) if spec.name in requested])
+    return [chain for chain in chains if chain]
 
 
 def _budget(prof: profiles.Profile, model: str, n_samples: int | None) -> profiles.AttackBudget:
@@ -127,27 +130,49 @@ def _run_task(task: Task, earlier: dict[str, dict], threads: int | None) -> dict
     spec = _spec(task.norm, task.attack)
     digests = dict(task.digests)
     start = _start(task, spec, earlier)
-    budget = _budget(task.profile, task.model, task.n_samples)
-    inference = inference_key(task.profile, task.model)
-    settings = pair_settings(task.norm, spec, budget, digests, task.model, inference)
     images, labels = _test_set(device)
     part = run_batch(
         task.profile.name, spec, task.model,
         lambda: Target(task.model, _model(task.profile, task.model, digests[task.model], device)),
         torch.tensor(task.samples), images, labels,
         lambda: _model(task.profile, "substitute", digests["substitute"], device),
-        budget, settings, task.force, start)
+        _budget(task.profile, task.model, task.n_samples), _settings(task, spec), task.force, start)
     return earlier | {task.attack: part}
 
 
+def _settings(task: Task, spec: AttackSpec) -> dict:
+    budget = _budget(task.profile, task.model, task.n_samples)
+    return pair_settings(task.norm, spec, budget, dict(task.digests), task.model,
+                         inference_key(task.profile, task.model))
+
+
+class StartMissing(RuntimeError):
+    """An attack starts from an earlier attack's results that neither this run nor the store has."""
+
+
 def _start(task: Task, spec: AttackSpec, earlier: dict[str, dict]) -> Start | None:
-    """Per sample, the best verified adversarial of the earlier attacks `spec` starts from; None when
-    it starts from none of those selected (then it starts as foolbox would)."""
+    """Per sample, the best verified adversarial of the attacks before `spec` in the batch's full chain
+    that it starts from; None if it starts from none (then as foolbox would). An origin this run did not
+    compute is read from the store, i.e. the result a full run stored for the same batch and settings;
+    if there is none, the task refuses: it never starts from anything else."""
     origins = starts_from(spec, [_spec(task.norm, name) for name in task.before])
     if not origins:
         return None
-    return best_start({s.name: earlier[s.name]["distance"] for s in origins},
-                      {s.name: earlier[s.name]["adv"] for s in origins})
+    parts = {s.name: earlier[s.name] if s.name in earlier else _stored(task, s, earlier) for s in origins}
+    return best_start({name: part["distance"] for name, part in parts.items()},
+                      {name: part["adv"] for name, part in parts.items()})
+
+
+def _stored(task: Task, spec: AttackSpec, earlier: dict[str, dict]) -> dict:
+    """The stored result of the earlier attack `spec` on `task`'s batch (its own start read the same way)."""
+    origin = dataclasses.replace(task, attack=spec.name, before=task.before[:task.before.index(spec.name)])
+    path = batch_path(task.profile.name, _settings(origin, spec), task.model, torch.tensor(task.samples),
+                      _start(origin, spec, earlier))
+    if not path.exists():
+        raise StartMissing(f"{task.attack} starts from the results of {spec.name} on {task.model} batch "
+                           f"{task.index}, which are not stored for the current settings; run "
+                           f"{spec.name} too (or the whole norm) first")
+    return artifacts.load_torch(path)
 
 
 def execute(chains: list[list[Task]], client=None, threads: int | None = None) -> list[dict[str, dict]]:
@@ -209,9 +234,8 @@ def assemble(chains: list[list[Task]], results: list[dict[str, dict]]
         if len({s is None for s in starts}) > 1:
             raise ValueError(f"{model} · {attack}: some batches have a start and some not")
         start = None if starts[0] is None else tuple(torch.cat(parts) for parts in zip(*starts))
-        settings = pair_settings(first.norm, spec, _budget(first.profile, model, first.n_samples),
-                                 dict(first.digests), model, inference_key(first.profile, model))
-        frames[(model, attack)] = finish_pair(first.profile.name, model, samples, labels, settings,
+        frames[(model, attack)] = finish_pair(first.profile.name, model, samples, labels,
+                                              _settings(first, spec),
                                               [result[attack] for _, result in batches], start)
     return frames
 
@@ -223,6 +247,9 @@ def run(request: Request, n_samples: int | None = None, seed: int = 0, force: bo
     `scheduler` (or ABSNB_SCHEDULER) runs the plan on an existing Dask cluster; else `workers`
     processes of a LocalCluster (default `runtime.workers()`, one per core) or, with one worker, this
     process."""
+    removed = artifacts.remove_stale_tmp(artifacts.profile_dir(request.profile.name))
+    if removed:
+        print(f"removed {len(removed)} temporary files left by an interrupted run")
     chains = plan(request, n_samples, seed, force)
     scheduler = scheduler or os.environ.get("ABSNB_SCHEDULER")
     workers = runtime.workers() if workers is None else workers
