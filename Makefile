@@ -28,7 +28,7 @@ PAPERMILL := papermill --log-output --request-save-on-cell-execute -k python3 --
 PART = $(@D)/.partial/$(@F)
 
 .DELETE_ON_ERROR:
-.PHONY: screenshots book attacks distal test bench lint setup clean-book $(TRAINED:%=train-%) $(NORMS:%=attacks-%)
+.PHONY: screenshots book book-reference attacks distal test bench lint setup clean-book $(TRAINED:%=train-%) $(NORMS:%=attacks-%)
 
 BOOK_NBS := $(TRAIN_NBS) $(RUNS)/02_clean.ipynb $(RUNS)/04_primer.ipynb $(ATTACK_NBS) $(RUNS)/05_results.ipynb \
 	$(RUNS)/08_released.ipynb $(RUNS)/07_distal.ipynb $(RUNS)/06_appendix.ipynb
@@ -40,6 +40,17 @@ book: $(BOOK_NBS) | setup
 	@echo "Book for profile $(PROFILE): $(BOOK_OUT)/_build/html/index.html"
 
 setup: $(STAMP)
+
+# The book of a kept run (REFERENCE, e.g. reference/default) from its executed notebooks as they are:
+# nothing is executed or computed, and make looks at no timestamp. absnb.kept refuses a run that lacks a
+# page or whose stored results are not those of a full run with today's code.
+REFERENCE ?= reference/default
+book-reference: | setup
+	ABSNB_ARTIFACTS=$(abspath $(dir $(REFERENCE))) python -m absnb.kept $(notdir $(REFERENCE))
+	rm -rf book/run && mkdir -p book/run
+	cp $(REFERENCE)/notebooks/*.ipynb book/run/
+	jupyter-book build --warningiserror --keep-going --path-output $(BOOK_OUT) .
+	@echo "Book of the kept run $(REFERENCE): $(BOOK_OUT)/_build/html/index.html"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from absnb import artifacts, results
+from absnb.attacks import expected
 from absnb.attacks.registry import ATTACKS
 from absnb.paths import DATA_DIR
 from absnb.vocabulary import DISPLAY_NAMES, MODELS, PAPER_MODELS, PAPER_NORM_LABELS, Norm
@@ -30,12 +31,9 @@ ITERATIVE_GE = ("L2 BIM w/ GE", "BIM w/ GE", "MIM w/ GE")
 
 
 def load_results(profile: str) -> pd.DataFrame:
-    """Every stored per-sample attack result of a profile, all norms, models and attacks."""
-    files = sorted(artifacts.attacks_dir(profile).glob("*/*/*.csv"))
-    if not files:
-        raise FileNotFoundError(f"no attack results for profile {profile!r}; run notebooks/03_attacks "
-                                f"(`make attacks PROFILE={profile}`)")
-    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    """The per-sample attack results of a full run of the profile, all norms, models and attacks: an
+    error listing what is missing, stale or extra unless the store holds exactly those, fresh."""
+    return expected.load(profile)
 
 
 def ours(profile: str, frame: pd.DataFrame | None = None) -> pd.DataFrame:

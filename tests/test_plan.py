@@ -14,10 +14,10 @@ import torch
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from absnb import artifacts, profiles
-from absnb.attacks import plan, selection, store
-from absnb.attacks.registry import select
+from absnb.attacks import expected, plan, selection, store
+from absnb.attacks.registry import ATTACKS, applies, select
 from absnb.attacks.run import budget_fields
-from absnb.attacks.verify import verify
+from absnb.attacks.verify import Verified, verify
 from absnb.data import load_split
 from absnb.models.cnn import CNN
 
@@ -325,3 +325,45 @@ def test_a_task_killed_with_its_worker_leaves_no_partial_file_and_is_rerun(tmp_p
     assert len(frame) == 4 and frame["distance"].notna().all()
     assert not list(tmp_path.rglob("*.tmp*"))
     assert len(list((tmp_path / "smoke/results/attacks/l2/cnn").glob("gaussian_noise.parts/*.pt"))) == 1
+
+
+def test_the_store_is_checked_against_a_full_runs_expected_results(store_at, monkeypatch):
+    """After a full (fake) run of the CNN in every norm, the store is complete; a deleted image file
+    is missing, a changed Boundary budget or a changed start (Gaussian noise rerun with another
+    result) makes the Boundary Attack stale, a leftover table is extra, and reading refuses all of it."""
+    scale = {"value": 0.5}
+
+    def fake_attack(spec, target, x, y, budget, shared, substitute, start=None):
+        """Gaussian noise "finds" x * scale (recorded as is, its distance recomputed), nothing else does."""
+        found = torch.full((len(x),), spec.name == "Gaussian Noise")
+        adv = torch.where(found[:, None, None, None], x * scale["value"], x)
+        distance = torch.where(found, spec.norm.distance(x, adv), torch.full((len(x),), float("inf")))
+        return Verified(adv, found, distance, (y + found.long()) % 10, torch.zeros_like(found),
+                        found.float() * 2 - 1)
+
+    monkeypatch.setattr(store, "attack_batch", fake_attack)
+    for norm in ("l2", "linf", "l0"):
+        plan.run(selection.parse_request("smoke", norm, ["cnn"]), workers=1)
+    status = expected.check("smoke", models=("cnn",))
+    assert status.complete and len(status.expected) == sum(
+        applies(s, "cnn") for specs in ATTACKS.values() for s in specs)
+    fgsm = artifacts.attack_path("smoke", "linf", "cnn", "FGSM", ".pt")
+    fgsm.unlink()
+    assert expected.check("smoke", models=("cnn",)).missing == ["linf/cnn/fgsm"]
+    plan.run(selection.parse_request("smoke", "linf", ["cnn"], ["FGSM"]), workers=1)
+    assert fgsm.exists(), "finish_pair rewrites a pair whose files are incomplete"
+    prof = store_at["profile"]
+    store_at["profile"] = dataclasses.replace(prof, attacks=dataclasses.replace(
+        prof.attacks, boundary_steps=prof.attacks.boundary_steps + 1))
+    assert expected.check("smoke", models=("cnn",)).stale == ["l2/cnn/boundary_attack"]
+    store_at["profile"] = prof
+    scale["value"] = 0.6
+    _run(["cnn"], ["Gaussian Noise"], workers=1, force=True)
+    assert expected.check("smoke", models=("cnn",)).stale == ["l2/cnn/boundary_attack",
+                                                               "l2/cnn/brendel_bethge"], "their start changed"
+    extra = artifacts.attack_path("smoke", "l2", "cnn", "Old Attack", ".csv")
+    extra.write_text("model\n")
+    status = expected.check("smoke", models=("cnn",))
+    assert status.extra == ["l2/cnn/old_attack"] and not status.complete
+    with pytest.raises(expected.IncompleteResults, match="missing .*stale .*l2/cnn/boundary_attack"):
+        expected.load("smoke")

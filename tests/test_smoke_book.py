@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -153,3 +154,26 @@ def test_released_page_shows_the_verified_files_and_both_released_models(built):
         assert name in page, name
     images = re.findall(r'<img[^>]+src="([^"]+)"', page)
     assert len(images) >= 2, "Figures 2 and 3 of the released models"
+
+
+def test_a_copied_run_rebuilds_read_only_into_the_same_book_with_no_computation(built, tmp_path):
+    """The kept-run path: the smoke run copied elsewhere, its book built from the executed notebooks
+    as they are (nothing executed), with the same results page; a run that lacks a page is refused."""
+    runs, html = built
+    kept = tmp_path / "kept" / "smoke"
+    shutil.copytree(runs, kept)
+    out = tmp_path / "out"
+    result = subprocess.run(["make", "book-reference", f"REFERENCE={kept}", f"BOOK_OUT={out}"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "papermill" not in result.stdout and "nothing recomputed" in result.stdout
+    rebuilt = (out / "_build/html/book/run/05_results.html").read_text()
+    assert _tables(rebuilt) == _tables((html / "book/run/05_results.html").read_text())
+    (kept / "notebooks" / "05_results.ipynb").unlink()
+    refused = subprocess.run(["make", "book-reference", f"REFERENCE={kept}", f"BOOK_OUT={out}"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=1800)
+    assert refused.returncode != 0 and "05_results.ipynb" in refused.stderr
+
+
+def _tables(page: str) -> list[str]:
+    return re.findall(r"<table.*?</table>", page, flags=re.S)

@@ -88,7 +88,8 @@ def _budget(prof: profiles.Profile, model: str, n_samples: int | None) -> profil
     return budget if n_samples is None else dataclasses.replace(budget, samples=n_samples)
 
 
-def _spec(norm: Norm, name: str) -> AttackSpec:
+def spec_named(norm: Norm, name: str) -> AttackSpec:
+    """The registry's attack `name` of `norm`."""
     return next(spec for spec in ATTACKS[norm] if spec.name == name)
 
 
@@ -127,7 +128,7 @@ def _run_task(task: Task, earlier: dict[str, dict], threads: int | None) -> dict
     else:
         torch.set_num_threads(threads)
         device = runtime.device().type
-    spec = _spec(task.norm, task.attack)
+    spec = spec_named(task.norm, task.attack)
     digests = dict(task.digests)
     start = _start(task, spec, earlier)
     images, labels = _test_set(device)
@@ -136,11 +137,12 @@ def _run_task(task: Task, earlier: dict[str, dict], threads: int | None) -> dict
         lambda: Target(task.model, _model(task.profile, task.model, digests[task.model], device)),
         torch.tensor(task.samples), images, labels,
         lambda: _model(task.profile, "substitute", digests["substitute"], device),
-        _budget(task.profile, task.model, task.n_samples), _settings(task, spec), task.force, start)
+        _budget(task.profile, task.model, task.n_samples), task_settings(task, spec), task.force, start)
     return earlier | {task.attack: part}
 
 
-def _settings(task: Task, spec: AttackSpec) -> dict:
+def task_settings(task: Task, spec: AttackSpec) -> dict:
+    """Everything the task's stored result depends on apart from its samples and start (`pair_settings`)."""
     budget = _budget(task.profile, task.model, task.n_samples)
     return pair_settings(task.norm, spec, budget, dict(task.digests), task.model,
                          inference_key(task.profile, task.model))
@@ -155,7 +157,7 @@ def _start(task: Task, spec: AttackSpec, earlier: dict[str, dict]) -> Start | No
     that it starts from; None if it starts from none (then as foolbox would). An origin this run did not
     compute is read from the store, i.e. the result a full run stored for the same batch and settings;
     if there is none, the task refuses: it never starts from anything else."""
-    origins = starts_from(spec, [_spec(task.norm, name) for name in task.before])
+    origins = starts_from(spec, [spec_named(task.norm, name) for name in task.before])
     if not origins:
         return None
     parts = {s.name: earlier[s.name] if s.name in earlier else _stored(task, s, earlier) for s in origins}
@@ -166,7 +168,7 @@ def _start(task: Task, spec: AttackSpec, earlier: dict[str, dict]) -> Start | No
 def _stored(task: Task, spec: AttackSpec, earlier: dict[str, dict]) -> dict:
     """The stored result of the earlier attack `spec` on `task`'s batch (its own start read the same way)."""
     origin = dataclasses.replace(task, attack=spec.name, before=task.before[:task.before.index(spec.name)])
-    path = batch_path(task.profile.name, _settings(origin, spec), task.model, torch.tensor(task.samples),
+    path = batch_path(task.profile.name, task_settings(origin, spec), task.model, torch.tensor(task.samples),
                       _start(origin, spec, earlier))
     if not path.exists():
         raise StartMissing(f"{task.attack} starts from the results of {spec.name} on {task.model} batch "
@@ -228,15 +230,15 @@ def assemble(chains: list[list[Task]], results: list[dict[str, dict]]
     for (model, attack), batches in pairs.items():
         batches.sort(key=lambda item: item[0].index)
         first = batches[0][0]
-        spec = _spec(first.norm, attack)
+        spec = spec_named(first.norm, attack)
         samples = torch.tensor([s for task, _ in batches for s in task.samples])
         starts = [_start(task, spec, result) for task, result in batches]
         if len({s is None for s in starts}) > 1:
             raise ValueError(f"{model} · {attack}: some batches have a start and some not")
         start = None if starts[0] is None else tuple(torch.cat(parts) for parts in zip(*starts))
         frames[(model, attack)] = finish_pair(first.profile.name, model, samples, labels,
-                                              _settings(first, spec),
-                                              [result[attack] for _, result in batches], start)
+                                              task_settings(first, spec),
+                                              [result[attack] for _, result in batches], start, first.force)
     return frames
 
 

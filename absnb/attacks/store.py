@@ -171,9 +171,9 @@ def best_start(distances: dict[str, torch.Tensor], adversarials: dict[str, torch
 
 
 def finish_pair(profile: str, model: str, samples: torch.Tensor, labels: torch.Tensor, settings: dict,
-                parts: list[dict], start: Start | None) -> pd.DataFrame:
+                parts: list[dict], start: Start | None, force: bool = False) -> pd.DataFrame:
     """Join a pair's batches (in sample order) into its per-sample table and store the pair's files,
-    unless the stored ones already hold exactly these results."""
+    unless all three are stored with the same fingerprint (and the batches were not `force`d anew)."""
     norm, attack = settings["norm"], settings["attack"]
     if start is not None:
         settings = settings | {"start": digest(start)}
@@ -181,7 +181,9 @@ def finish_pair(profile: str, model: str, samples: torch.Tensor, labels: torch.T
     meta_path = artifacts.attack_path(profile, norm, model, attack, ".json")
     verified = Verified(**{f: torch.cat([p[f] for p in parts]) for f in FIELDS})
     frame = per_sample_frame(model, norm, attack, samples, labels[samples], verified)
-    if meta_path.exists() and artifacts.load_json(meta_path)["fingerprint"] == whole:
+    files = [artifacts.attack_path(profile, norm, model, attack, s) for s in (".csv", ".pt")]
+    if not force and meta_path.exists() and all(f.exists() for f in files) and \
+            artifacts.load_json(meta_path)["fingerprint"] == whole:
         return frame
     artifacts.save_torch({"samples": samples, "adv": verified.adv},
                          artifacts.attack_path(profile, norm, model, attack, ".pt"))
