@@ -16,9 +16,10 @@ import torch
 
 from absnb import artifacts, data, profiles, runtime
 from absnb.inference import predict
-from absnb.models import check_name, check_trained, inference_key, load, weights_digest
+from absnb.models import check_name, check_trained, inference_key, load, released, weights_digest
 from absnb.models.madry import pgd_accuracy
 from absnb.paths import DATA_DIR
+from absnb.train import fit_binary_gamma
 from absnb.vocabulary import ABS_MODELS, DISPLAY_NAMES, RELEASED, REQUIRES
 
 PAPER_TABLE1 = DATA_DIR / "paper_table1.csv"
@@ -70,6 +71,25 @@ def scoring_settings(prof: profiles.Profile, name: str) -> dict:
     for needed in REQUIRES.get(name, ()):
         settings[needed] = dataclasses.asdict(getattr(prof, needed))
     return settings
+
+
+def released_gamma(profile: str, force: bool = False) -> dict:
+    """Our Binary ABS recipe for γ (a line search on training accuracy) run on the released VAEs,
+    beside the authors' γ that Binary ABS (released) uses: the fitted γ and the training accuracy under
+    γ = 1, the authors' γ and the fit, on the same seeded training images as our fit. Cached on disk."""
+    prof = profiles.load(profile)
+    path = artifacts.results_path(profile, "released_gamma.json")
+    key = {"weights_sha256": weights_digest(profile, "binary_abs_released"),
+           "inference": inference_key(prof, "binary_abs_released"),
+           "fit": dataclasses.asdict(prof.binary_abs), "train_samples": prof.train_samples}
+    if path.exists() and not force and artifacts.load_json(path)["key"] == key:
+        return artifacts.load_json(path)
+    device = runtime.configure()
+    start = time.time()
+    fit = fit_binary_gamma(load("binary_abs_released", prof).to(device), prof, seed=0, device=device)
+    result = {"key": key, "authors_gamma": list(released.GAMMA), **fit, "seconds": time.time() - start}
+    artifacts.save_json(result, path)
+    return result
 
 
 def bank_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:

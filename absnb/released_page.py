@@ -41,6 +41,19 @@ def clean_table(profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def gamma_table(profile: str) -> pd.DataFrame:
+    """Binary ABS (released)'s class scalars: the authors' beside our fit on their VAEs (classes as
+    columns), and the training accuracy each gives on the fit's training images."""
+    fit = artifacts.load_json(artifacts.results_path(profile, "released_gamma.json"))
+    rows = {"γ = 1": [1.0] * 10 + [fit["accuracy_gamma_1"]],
+            "the authors' γ (used)": [*fit["authors_gamma"], fit["accuracy_own"]],
+            "our fit on their VAEs": [*fit["gamma"], fit["accuracy_fitted"]]}
+    columns = [str(c) for c in range(10)] + [f"training accuracy (%, {fit['samples']:,} images)"]
+    table = pd.DataFrame(rows, index=columns).T
+    table[columns[-1]] *= 100
+    return table
+
+
 def comparison(best: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     """Per norm and ABS model: the paper's "All" row, the released model's "All" over the paper's
     attacks that ran and incl. the adaptive ones, and ours incl. adaptive; each with n, the median

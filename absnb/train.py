@@ -284,19 +284,30 @@ def _bank_accuracy(stacked: StackedVAE, prof: Profile, x: torch.Tensor, y: torch
 
 def _fit_binary_abs(prof: Profile, seed: int, ckpt, device: torch.device):
     """gamma_y by line search on training accuracy of ABS with binarised inputs."""
-    cfg = prof.binary_abs
     start = time.time()
+    model = ABS(load_vaes(prof), inference_config(prof), binary=True).to(device)
+    fit = fit_binary_gamma(model, prof, seed, device)
+    history = [{"epoch": 1, "train_accuracy_gamma_1": fit["accuracy_gamma_1"],
+                "train_accuracy_fitted": fit["accuracy_fitted"], "seconds": time.time() - start}]
+    return {"gamma": torch.tensor(fit["gamma"])}, history, {"gamma": fit["gamma"]}
+
+
+def fit_binary_gamma(model: ABS, prof: Profile, seed: int, device: torch.device) -> dict[str, Any]:
+    """Binary ABS's class scalars fitted on `gamma_samples` seeded training images (its ELBOs with
+    binarised inputs), with the training accuracy under gamma = 1, under the model's own gamma and
+    under the fit."""
+    cfg = prof.binary_abs
     x, y = training_data(prof, device)
     pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[: cfg.gamma_samples]
-    model = ABS(load_vaes(prof), inference_config(prof), binary=True).to(device)
     elbos = predict(model.elbo, x[pick], prof.abs_batch_size, "binary ABS on training images")
-    grid = torch.linspace(cfg.gamma_min, cfg.gamma_max, cfg.gamma_steps)
-    gamma = fit_gamma(elbos, y[pick].cpu(), grid)
-    before = (elbos.argmax(1) == y[pick].cpu()).float().mean().item()
-    after = ((elbos * gamma).argmax(1) == y[pick].cpu()).float().mean().item()
-    history = [{"epoch": 1, "train_accuracy_gamma_1": before, "train_accuracy_fitted": after,
-                "seconds": time.time() - start}]
-    return {"gamma": gamma}, history, {"gamma": gamma.tolist()}
+    labels = y[pick].cpu()
+    gamma = fit_gamma(elbos, labels, torch.linspace(cfg.gamma_min, cfg.gamma_max, cfg.gamma_steps))
+
+    def accuracy(scalars: torch.Tensor) -> float:
+        return ((elbos * scalars).argmax(1) == labels).float().mean().item()
+
+    return {"gamma": gamma.tolist(), "samples": len(pick), "accuracy_gamma_1": accuracy(torch.ones(10)),
+            "accuracy_own": accuracy(model.gamma.cpu()), "accuracy_fitted": accuracy(gamma)}
 
 
 def _build_nearest(prof: Profile, seed: int, ckpt, device: torch.device):

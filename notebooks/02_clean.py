@@ -43,6 +43,16 @@ fig = plots.clean_accuracy_chart(table)
 fig
 
 # %% [markdown]
+# Binary ABS (released) uses the authors' class scalars γ. Beside them, our own recipe for γ (the line
+# search on training accuracy that fits our Binary ABS, `absnb.train.fit_binary_gamma`) run on the
+# released VAEs, on the same seeded training images; the released-model page shows both.
+
+# %%
+released_fit = evaluate.released_gamma(profile)
+display(Markdown(f"γ fitted on {released_fit['samples']:,} training images in "
+                 f"{released_fit['seconds'] / 60:.1f} min."))
+
+# %% [markdown]
 # ## How robust is our copy of Madry et al.?
 #
 # The network of Madry et al. is only as good as its adversarial training, which our profiles

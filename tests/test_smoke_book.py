@@ -150,7 +150,7 @@ def test_released_page_shows_the_verified_files_and_both_released_models(built):
     page = (html / "book/run/08_released.html").read_text()
     assert "ABS_9.net" in page and "bb45e988ba1e33cd" in page, "the files and their digests"
     for name in ("ABS (released)", "Binary ABS (released)", "released, incl. adaptive",
-                 "ours, incl. adaptive", "paper, All attacks"):
+                 "ours, incl. adaptive", "paper, All attacks", "our fit on their VAEs"):
         assert name in page, name
     images = re.findall(r'<img[^>]+src="([^"]+)"', page)
     assert len(images) >= 2, "Figures 2 and 3 of the released models"
