@@ -88,9 +88,10 @@ def load(profile: str) -> pd.DataFrame:
     """The per-sample results of every expected pair; an error listing what is missing, stale or extra."""
     status = check(profile)
     if not status.complete:
-        raise IncompleteResults(f"the attack results of profile {profile!r} are not those of a full run "
-                                f"with today's code and settings: {status.report()}. Run the attack pages "
-                                f"(`make attacks PROFILE={profile}`) to compute what is missing or stale.")
+        raise IncompleteResults(
+            f"the attack results of profile {profile!r} are not those of a full run with today's code and "
+            f"settings: {status.report()}. To compute what is missing or stale, run notebooks/03_attacks "
+            f"for each norm (`make attacks PROFILE={profile}`).")
     files = [artifacts.attack_path(profile, n, m, a, ".csv") for n, m, a in status.expected]
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
 
