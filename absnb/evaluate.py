@@ -1,5 +1,5 @@
-"""Clean accuracy of every model on the test set (the ABS models' bank-only accuracy too), and Madry
-et al.'s accuracy under PGD-40.
+"""Clean accuracy of every model on the test set (the ABS models' bank-only accuracy too, and their
+per-image ELBOs), and Madry et al.'s accuracy under PGD-40.
 
 Each model's score is cached in artifacts/<profile>/results/clean/<model>.json with the SHA-256 of the
 weights it was computed from, so an interrupted evaluation resumes with the next model and retrained
@@ -46,18 +46,56 @@ def score_model(name: str, profile: str, force: bool = False) -> dict:
     model = load(name, prof).to(device)
     x, y = test_data(prof)
     start = time.time()
-    batch = prof.abs_batch_size if name in ABS_MODELS else prof.eval_batch_size
-    logits = predict(lambda b: model(b.to(device)), x, batch, f"clean {name}")
-    result = {"model": name, "profile": profile, "samples": len(y),
-              "accuracy": (logits.argmax(1) == y).float().mean().item(),
+    if name in ABS_MODELS:
+        images = image_records(name, profile, model)
+        scores = {"accuracy": accuracy(images["elbo"] * images["gamma"], y),
+                  "bank_accuracy": accuracy(images["bank_elbo"] * images["gamma"], y)}
+    else:
+        scores = {"accuracy": accuracy(predict(lambda b: model(b.to(device)), x, prof.eval_batch_size,
+                                               f"clean {name}"), y)}
+    result = {"model": name, "profile": profile, "samples": len(y), "accuracy": scores["accuracy"],
               "seconds": time.time() - start, "hardware": runtime.describe(), "weights_sha256": digest,
               "settings": settings}
     if name == "madry":
         result.update(_pgd_accuracy(model, x, y, prof, device))
     if name in ABS_MODELS:
-        result["bank_accuracy"] = bank_accuracy(model, x, y, prof.eval_batch_size)
+        result["bank_accuracy"] = scores["bank_accuracy"]
     artifacts.save_json(result, path)
     return result
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return (logits.argmax(1) == y).float().mean().item()
+
+
+def image_records(name: str, profile: str, model: torch.nn.Module | None = None,
+                  force: bool = False) -> dict[str, torch.Tensor]:
+    """Per test image, what an ABS model's inference found for every class: the ELBO l_y(x) after
+    the Adam steps (`elbo`), over the bank alone (`bank_elbo`), and the prior term ||z*||^2 / 2 at the
+    latent found (`kl`; the squared reconstruction error is -784 l_y(x) - kl), with the labels and
+    the class scalars (logits = gamma * elbo). One search serves the clean score and the diagnosis of
+    the training page. Cached next to the clean score under the same key; `model` if already loaded."""
+    check_name(name, ABS_MODELS)
+    prof = profiles.load(profile)
+    path = artifacts.clean_path(profile, name).with_suffix(".pt")
+    key = {"weights_sha256": weights_digest(profile, name), "settings": scoring_settings(prof, name)}
+    if path.exists() and not force:
+        stored = artifacts.load_torch(path)
+        if stored["key"] == key:
+            return stored
+    device = runtime.configure()
+    model = (model or load(name, prof)).to(device)
+    x, y = test_data(prof)
+
+    def search(b: torch.Tensor) -> torch.Tensor:
+        elbo, z = model.search(b.to(device))
+        return torch.cat([elbo, model.bank_elbo(b.to(device)), 0.5 * z.pow(2).sum(-1).T], 1)
+
+    found = predict(search, x, prof.abs_batch_size, f"clean {name}").split(10, dim=1)
+    records = {"key": key, "labels": y, "elbo": found[0], "bank_elbo": found[1], "kl": found[2],
+               "gamma": model.gamma.detach().cpu()}
+    artifacts.save_torch(records, path)
+    return records
 
 
 def scoring_settings(prof: profiles.Profile, name: str) -> dict:
@@ -90,14 +128,6 @@ def released_gamma(profile: str, force: bool = False) -> dict:
     result = {"key": key, "authors_gamma": list(released.GAMMA), **fit, "seconds": time.time() - start}
     artifacts.save_json(result, path)
     return result
-
-
-def bank_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
-    """Accuracy of an ABS model's cheap inference (the best bank latent per class, no Adam steps,
-    with its class scalars): the proxy the ABS training curve reports, scored on the test set."""
-    device = model.gamma.device
-    logits = predict(lambda b: model.bank_elbo(b.to(device)) * model.gamma, x, batch_size, "bank-only")
-    return (logits.argmax(1) == y).float().mean().item()
 
 
 def _pgd_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prof: profiles.Profile,

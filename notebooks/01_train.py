@@ -30,7 +30,7 @@ force = False
 # %%
 from IPython.display import Markdown, display
 
-from absnb import models, plots, profiles, report, train
+from absnb import diagnosis, models, plots, profiles, report, train
 
 models.check_name(model)
 prof = profiles.load(profile)
@@ -49,3 +49,8 @@ report.settings_table(log)
 # %%
 fig = plots.training_curves(log)
 fig
+
+# %% tags=["remove-input"]
+# ABS only: where its errors differ from the released VAEs' in the same inference (absnb.diagnosis.page)
+for item in diagnosis.page(model, profile):
+    display(item)
