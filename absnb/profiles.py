@@ -225,13 +225,45 @@ _TYPES = {"int": int, "float": float, "str": str, "ClassifierConfig": Classifier
           "AttackBudget": AttackBudget, "DistalBudget": DistalBudget}
 
 
+VARIANTS = "variants"  # the table of training variants in profiles.toml; not a profile itself
+
+
 def available(path: Path = PROFILES_FILE) -> list[str]:
-    return list(tomllib.loads(Path(path).read_text()))
+    return [name for name in tomllib.loads(Path(path).read_text()) if name != VARIANTS]
+
+
+def variants(path: Path = PROFILES_FILE) -> dict[str, dict]:
+    """The training variants: each changes some settings of any profile, `<profile>+<variant>`."""
+    return tomllib.loads(Path(path).read_text()).get(VARIANTS, {})
 
 
 def load(name: str, path: Path = PROFILES_FILE) -> Profile:
-    """The validated profile `name`; raises ProfileError naming the valid profiles if unknown."""
+    """The validated profile `name`; raises ProfileError naming the valid profiles if unknown.
+    `<profile>+<variant>` is that profile with a variant's settings (from [variants]) in place of its
+    own: an experiment with its own artifacts folder, e.g. `default+kl1`."""
     table = tomllib.loads(Path(path).read_text())
-    if name not in table:
-        raise ProfileError(f"unknown profile {name!r}; valid profiles: {', '.join(table)}")
-    return _build(Profile, {"name": name, **table[name]}, f"profile {name!r}")
+    base, _, variant = name.partition("+")
+    if base not in table or base == VARIANTS:
+        valid = ", ".join(k for k in table if k != VARIANTS)
+        raise ProfileError(f"unknown profile {base!r}; valid profiles: {valid}")
+    values = table[base]
+    if variant:
+        changes = table.get(VARIANTS, {}).get(variant)
+        if changes is None:
+            raise ProfileError(f"unknown variant {variant!r}; valid variants: "
+                               f"{', '.join(table.get(VARIANTS, {})) or 'none'}")
+        values = _with_variant(values, changes, variant)
+    return _build(Profile, {"name": name, **values}, f"profile {name!r}")
+
+
+def _with_variant(values: dict, changes: dict, variant: str) -> dict:
+    """A profile's settings with a variant's: its sections updated setting by setting."""
+    out = dict(values)
+    for key, value in changes.items():
+        if key == "description":
+            out[key] = f"{values[key]}; variant {variant}: {value}"
+        elif isinstance(value, dict) and isinstance(values.get(key), dict):
+            out[key] = values[key] | value
+        else:
+            out[key] = value
+    return out

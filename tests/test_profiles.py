@@ -108,3 +108,32 @@ def test_gamma_grid_contains_one(name):
     b = profiles.load(name).binary_abs
     assert b.gamma_min <= 1.0 <= b.gamma_max
     assert b.gamma_steps % 2 == 1 and b.gamma_min + b.gamma_max == pytest.approx(2.0)
+
+
+def _with_variants(tmp_path, text: str):
+    path = tmp_path / "profiles.toml"
+    path.write_text(TOML + "\n" + text)
+    return path
+
+
+def test_a_variant_changes_only_its_settings_and_has_its_own_name(tmp_path):
+    path = _with_variants(tmp_path, '[variants.kl1]\ndescription = "KL weight 1"\n'
+                                    "abs = { kl_start = 1.0, epochs = 30 }\n")
+    base, variant = profiles.load("default", path=path), profiles.load("default+kl1", path=path)
+    assert variant.name == "default+kl1" and "variant kl1: KL weight 1" in variant.description
+    assert (variant.abs.kl_start, variant.abs.epochs) == (1.0, 30)
+    assert dataclasses.replace(variant.abs, kl_start=base.abs.kl_start, epochs=base.abs.epochs) == base.abs
+    assert dataclasses.replace(variant, name="default", description=base.description,
+                               abs=base.abs) == base
+    assert profiles.available(path) == ["smoke", "default", "paper"]  # a variant is not a profile
+    assert list(profiles.variants(path)) == ["kl1"]
+
+
+def test_an_unknown_or_malformed_variant_is_refused(tmp_path):
+    path = _with_variants(tmp_path, '[variants.typo]\ndescription = "x"\nabs = { kl_strat = 1.0 }\n')
+    with pytest.raises(ProfileError, match="kl_strat"):
+        profiles.load("default+typo", path=path)
+    with pytest.raises(ProfileError, match="unknown variant 'kl2'; valid variants: typo"):
+        profiles.load("default+kl2", path=path)
+    with pytest.raises(ProfileError, match="unknown profile 'variants'"):
+        profiles.load("variants", path=path)
