@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 
-from absnb import artifacts
+from absnb import artifacts, evaluate, profiles, train
 from absnb.attacks import expected
+from absnb.models import weights_digest
+from absnb.vocabulary import ABS_MODELS, ALL_MODELS, TRAINED_MODELS
 
 # The executed notebooks of the book (see _toc.yml and the Makefile's BOOK_NBS).
 PAGES = ("01_train_cnn", "01_train_binary_cnn", "01_train_substitute", "01_train_nearest",
@@ -33,6 +35,30 @@ def check(profile: str) -> list[str]:
     status = expected.check(profile)
     if not status.complete:
         problems.append(f"attack results: {status.report()}")
+    return problems
+
+
+def inconsistencies(profile: str) -> list[str]:
+    """What a (possibly unfinished) kept run stores that today's code would not reuse: training logs
+    of other settings, clean scores and ABS inference records of other weights or settings, stale or
+    extra attack results. Empty while every stored result is still valid, however incomplete the run."""
+    prof = profiles.load(profile)
+    problems = [f"training log {m}: other settings" for m in TRAINED_MODELS
+                if artifacts.log_path(profile, m).exists()
+                and artifacts.load_json(artifacts.log_path(profile, m))["config"] != train.config_of(prof, m)]
+    for m in ALL_MODELS:
+        score = artifacts.clean_path(profile, m)
+        records = score.with_suffix(".pt") if m in ABS_MODELS else None
+        stored = [artifacts.load_json(score)] if score.exists() else []
+        stored += [artifacts.load_torch(records)["key"]] if records and records.exists() else []
+        if not stored:
+            continue
+        key = {"weights_sha256": weights_digest(profile, m), "settings": evaluate.scoring_settings(prof, m)}
+        if any({k: s.get(k) for k in key} != key for s in stored):
+            problems.append(f"clean score or inference records of {m}: other weights or settings")
+    status = expected.check(profile)
+    problems += [f"attack result {name}: stale" for name in status.stale]
+    problems += [f"attack result {name}: extra" for name in status.extra]
     return problems
 
 

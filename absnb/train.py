@@ -45,7 +45,7 @@ def train(model: str, profile: str, seed: int = 0, force: bool = False) -> dict[
         if not artifacts.weights_path(profile, needed).exists():
             raise FileNotFoundError(f"{model!r} needs the trained {needed!r} first: "
                                     f"`make train-{needed} PROFILE={profile}`")
-    config = _config_of(prof, model)
+    config = config_of(prof, model)
     ckpt = artifacts.checkpoint_path(profile, model)
     if weights.exists() and log_file.exists() and not force:
         log = artifacts.load_json(log_file)
@@ -70,7 +70,7 @@ def train(model: str, profile: str, seed: int = 0, force: bool = False) -> dict[
     return log
 
 
-def _config_of(prof: Profile, model: str) -> dict[str, Any]:
+def config_of(prof: Profile, model: str) -> dict[str, Any]:
     """What a model's training depends on: its profile settings and the weights it builds on."""
     section = getattr(prof, model, None)
     config = {"train_samples": prof.train_samples, **(training_settings(section) if section else {})}

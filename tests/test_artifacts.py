@@ -241,7 +241,7 @@ def test_train_reuses_existing_weights_and_log(monkeypatch, tmp_path):
     """A rerun returns the saved log and trains nothing (no recipe is called)."""
     monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
     artifacts.save_torch({}, artifacts.weights_path("smoke", "cnn"))
-    stored = {"model": "cnn", "history": [], "config": train._config_of(profiles.load("smoke"), "cnn")}
+    stored = {"model": "cnn", "history": [], "config": train.config_of(profiles.load("smoke"), "cnn")}
     artifacts.save_json(stored, artifacts.log_path("smoke", "cnn"))
 
     def no_training(*args):

@@ -46,10 +46,10 @@ def test_an_abs_inference_change_rekeys_its_results_but_retrains_nothing(store_a
     assert _key("DDN", "l2", "cnn") == _key("DDN", "l2", "cnn", other), "other models keep their keys"
     assert scoring_settings(SMOKE, "abs") != scoring_settings(other, "abs")
     assert scoring_settings(SMOKE, "abs_released") != scoring_settings(other, "abs_released")
-    assert train._config_of(SMOKE, "abs") == train._config_of(other, "abs"), "ABS is not retrained"
+    assert train.config_of(SMOKE, "abs") == train.config_of(other, "abs"), "ABS is not retrained"
     vaes = torch.nn.ModuleList(VAE() for _ in range(10))
     artifacts.save_torch(vaes.state_dict(), artifacts.weights_path("smoke", "abs"))
-    assert train._config_of(SMOKE, "binary_abs") != train._config_of(other, "binary_abs"), \
+    assert train.config_of(SMOKE, "binary_abs") != train.config_of(other, "binary_abs"), \
         "Binary ABS's scalars are fitted on the inference: refitted"
 
 

@@ -5,9 +5,11 @@ The expected set is built from the profile and the registry the way a run plans 
 pair gets the fingerprint a run with today's code and settings would give it: its samples, its
 settings (`plan.task_settings`) and the digest of its start, recomputed from the stored results of
 the attacks it starts from. A stored pair is **missing** if any of its three files is absent,
-**stale** if its fingerprint differs (other weights, budgets, inference, code versions or start), and
-**extra** if no run of the profile would store it (a removed attack, an old model name). The book's
-result pages read only a complete, fresh set, so a number in the book is never from an older run.
+**waiting** if an attack it starts from is not stored yet (a run computes that first, then this pair
+again), **stale** if its fingerprint differs (other weights, budgets, inference, code versions or
+start), and **extra** if no run of the profile would store it (a removed attack, an old model name).
+The book's result pages read only a complete, fresh set, so a number in the book is never from an older
+run.
 """
 
 from __future__ import annotations
@@ -31,20 +33,22 @@ Pair = tuple[str, str, str]  # norm, model, attack
 
 @dataclass
 class Status:
-    """The store against the expected set: what is missing, stale or extra (as "norm/model/attack")."""
+    """The store against the expected set: what is missing, waiting for the results it starts from,
+    stale or extra (as "norm/model/attack")."""
 
     expected: list[Pair] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return not (self.missing or self.stale or self.extra)
+        return not (self.missing or self.waiting or self.stale or self.extra)
 
     def report(self) -> str:
         lines = [f"{len(self.expected)} expected pairs"]
-        for kind in ("missing", "stale", "extra"):
+        for kind in ("missing", "waiting", "stale", "extra"):
             names = getattr(self, kind)
             if names:
                 more = " …" if len(names) > 20 else ""
@@ -74,7 +78,11 @@ def check(profile: str, models: tuple[str, ...] = MODELS) -> Status:
             if tasks is None or not all(artifacts.attack_path(profile, norm, model, attack, s).exists()
                                         for s in SUFFIXES):
                 status.missing.append(name)
-            elif _recorded(profile, norm, model, attack) != _fingerprint(profile, tasks):
+                continue
+            now = _fingerprint(profile, tasks)
+            if now is None:
+                status.waiting.append(name)
+            elif _recorded(profile, norm, model, attack) != now:
                 status.stale.append(name)
     status.extra = sorted(stored)
     return status
@@ -90,8 +98,8 @@ def load(profile: str) -> pd.DataFrame:
     if not status.complete:
         raise IncompleteResults(
             f"the attack results of profile {profile!r} are not those of a full run with today's code and "
-            f"settings: {status.report()}. To compute what is missing or stale, run notebooks/03_attacks "
-            f"for each norm (`make attacks PROFILE={profile}`).")
+            f"settings: {status.report()}. To compute what is missing, waiting or stale, run "
+            f"notebooks/03_attacks for each norm (`make attacks PROFILE={profile}`).")
     files = [artifacts.attack_path(profile, n, m, a, ".csv") for n, m, a in status.expected]
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
 

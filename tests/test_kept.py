@@ -1,0 +1,35 @@
+"""The kept reference run (reference/default): whatever of it is stored must still be what today's code
+would compute, so the book built from it shows results of this code, not of an older one."""
+
+from __future__ import annotations
+
+import pytest
+
+from absnb import artifacts, kept
+from absnb.paths import ROOT
+
+KEPT = ROOT / "reference"
+
+
+@pytest.fixture
+def at_kept(monkeypatch):
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", KEPT)
+
+
+def test_every_stored_result_of_the_kept_run_is_valid_for_todays_code(at_kept):
+    assert kept.inconsistencies("default") == []
+    assert artifacts.clean_path("default", "abs_released").exists(), "the kept run is where it should be"
+
+
+def test_a_changed_setting_makes_the_kept_results_inconsistent(at_kept, monkeypatch):
+    """The check is not vacuous: another ABS inference invalidates the released models' stored work."""
+    import dataclasses
+
+    from absnb import profiles
+
+    prof = profiles.load("default")
+    other = dataclasses.replace(prof, abs=dataclasses.replace(prof.abs, steps=prof.abs.steps + 1))
+    monkeypatch.setattr(profiles, "load", lambda name, path=None: other)
+    problems = kept.inconsistencies("default")
+    assert "clean score or inference records of abs_released: other weights or settings" in problems
+    assert "attack result linf/abs_released/fmn: stale" in problems
