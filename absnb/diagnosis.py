@@ -10,6 +10,7 @@ import torch
 from IPython.display import Markdown
 from matplotlib.figure import Figure
 
+from absnb import experiments
 from absnb.evaluate import image_records
 from absnb.models.abs import N_PIXELS
 from absnb.vocabulary import DISPLAY_NAMES
@@ -170,12 +171,25 @@ def description(records: dict[str, dict[str, torch.Tensor]]) -> str:
 def page(model: str, profile: str) -> list:
     """What ABS's training page shows about the model against the released one (nothing for the other
     models): the comparison in words, the counts, the frequent confusions, the per-class parts and the
-    figure."""
+    figure; then the training experiments, if any has finished."""
     if model not in PAIRS:
         return []
     records = load(profile, model)
-    return [Markdown("## Against the released model\n\n" + description(records)),
-            summary(records).style.hide(axis="index"),
-            confusions(records).style.hide(axis="index"),
-            per_class(records).style.format(precision=2),
-            figure(records)]
+    items = [Markdown("## Against the released model\n\n" + description(records)),
+             summary(records).style.hide(axis="index"),
+             confusions(records).style.hide(axis="index"),
+             per_class(records).style.format(precision=2),
+             figure(records)]
+    runs = experiments.table(profile)
+    if len(runs) > 1:
+        items += [Markdown(EXPERIMENTS), runs.style.hide(axis="index").format(precision=2, na_rep="–"),
+                  experiments.curves(profile)]
+    return items
+
+
+EXPERIMENTS = """## Training experiments
+
+The same ABS trained under other recipes (`[variants]` in `absnb/profiles.toml`, run with
+`python -m absnb.experiments <profile> <variant>`), everything else equal. The recipe is chosen on the
+training images held out of training (full inference); the test accuracies of all are shown, Binary
+ABS with its scalars refitted on each."""

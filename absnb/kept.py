@@ -10,17 +10,24 @@ results are exactly those a full run of the profile stores with today's code and
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from absnb import artifacts, evaluate, profiles, train
+import pandas as pd
+
+from absnb import artifacts, evaluate, profiles, results, train
 from absnb.attacks import expected
 from absnb.models import weights_digest
-from absnb.vocabulary import ABS_MODELS, ALL_MODELS, TRAINED_MODELS
+from absnb.paths import ROOT
+from absnb.vocabulary import ABS_MODELS, ALL_MODELS, DISPLAY_NAMES, MODELS, NORMS, TRAINED_MODELS
 
 # The executed notebooks of the book (see _toc.yml and the Makefile's BOOK_NBS).
 PAGES = ("01_train_cnn", "01_train_binary_cnn", "01_train_substitute", "01_train_nearest",
          "01_train_madry", "01_train_abs", "01_train_binary_abs", "02_clean", "04_primer",
          "03_attacks_l2", "03_attacks_linf", "03_attacks_l0", "05_results", "08_released", "07_distal",
          "06_appendix")
+
+
+README = ROOT / "README.md"
 
 
 class IncompleteRun(RuntimeError):
@@ -62,10 +69,76 @@ def inconsistencies(profile: str) -> list[str]:
     return problems
 
 
+def summary(profile: str) -> str:
+    """The kept run's results so far as Markdown (for the README): clean accuracy of every scored model,
+    and per norm and model the attacks whose results are stored and fresh, with the two "All" rows
+    over those (median distance / accuracy at ε). Generated, never typed: a test compares the README."""
+    lines = ["| model | test images | clean accuracy | bank start only |", "|---|---|---|---|"]
+    for m in MODELS:
+        path = artifacts.clean_path(profile, m)
+        if path.exists():
+            score = artifacts.load_json(path)
+            bank = f"{100 * score['bank_accuracy']:.2f}%" if "bank_accuracy" in score else "–"
+            accuracy = f"{100 * score['accuracy']:.2f}%"
+            lines.append(f"| {DISPLAY_NAMES[m]} | {score['samples']:,} | {accuracy} | {bank} |")
+    status = expected.check(profile)
+    unfinished = set(status.missing) | set(status.waiting) | set(status.stale)
+    done = [(n, m, a) for n, m, a in status.expected if f"{n}/{m}/{artifacts.slug(a)}" not in unfinished]
+    lines += ["", "| norm | model | attacks stored | samples | All (paper attacks stored) "
+              "| All incl. adaptive |", "|---|---|---|---|---|---|"]
+    for norm in NORMS:
+        for m in MODELS:
+            pairs = [p for p in status.expected if p[:2] == (norm, m)]
+            stored = [p for p in done if p[:2] == (norm, m)]
+            if stored:
+                lines.append(_all_cells(profile, stored, len(pairs)))
+    return "\n".join(lines)
+
+
+def _all_cells(profile: str, stored: list[expected.Pair], expected_count: int) -> str:
+    norm, model = stored[0][:2]
+    frame = pd.concat([pd.read_csv(artifacts.attack_path(profile, *p, ".csv")) for p in stored])
+    rows = results.summarise(results.both_all_rows(frame)).set_index("attack")
+
+    def cell(kind: str) -> str:
+        if kind not in rows.index:
+            return "–"
+        median, acc = rows.loc[kind, "median_distance"], rows.loc[kind, "accuracy_percent"]
+        return f"{median:.3g} / {acc:.0f}%"
+
+    return (f"| {norm} | {DISPLAY_NAMES[model]} | {len(stored)} of {expected_count} "
+            f"| {frame['sample'].nunique()} | {cell(results.ALL_PAPER)} | {cell(results.ALL_ADAPTIVE)} |")
+
+
+README_MARKERS = ("<!-- kept-run -->\n", "<!-- /kept-run -->")
+
+
+def readme_block(readme: Path = README) -> str:
+    """The generated block of the README (between its markers)."""
+    text = readme.read_text()
+    start, end = (text.index(m) for m in README_MARKERS)
+    return text[start + len(README_MARKERS[0]):end].strip()
+
+
+def write_readme(profile: str, readme: Path = README) -> None:
+    """Put the kept run's `summary` between the README's markers."""
+    text = readme.read_text()
+    start, end = (text.index(m) for m in README_MARKERS)
+    readme.write_text(text[:start + len(README_MARKERS[0])] + summary(profile) + "\n" + text[end:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("profile", help="the kept run's folder name under ABSNB_ARTIFACTS, e.g. default")
-    problems = check(parser.parse_args().profile)
+    parser.add_argument("--summary", action="store_true", help="print the results stored so far")
+    parser.add_argument("--readme", action="store_true", help="write them into README.md")
+    args = parser.parse_args()
+    if args.summary or args.readme:
+        print(summary(args.profile))
+        if args.readme:
+            write_readme(args.profile)
+        return
+    problems = check(args.profile)
     if problems:
         raise IncompleteRun("the kept run cannot be shown as it is:\n  " + "\n  ".join(problems))
     print("kept run complete: building its book from the executed notebooks, nothing recomputed")

@@ -59,9 +59,10 @@ class MadryConfig:
 
 
 def training_settings(section: object) -> dict[str, object]:
-    """A config section's fields that decide the trained weights (those not marked test_only)."""
+    """A config section's fields that decide the trained weights (those not marked test_only); an
+    optional setting left at its default is left out, so adding one keeps earlier weights valid."""
     return {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
-            if not f.metadata.get("test_only")}
+            if not f.metadata.get("test_only") and getattr(section, f.name) != f.default}
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,17 @@ class ABSConfig:
     inference_lr: float = dataclasses.field(metadata={"test_only": True})
     radius: float = dataclasses.field(metadata={"test_only": True})
     alpha: float = dataclasses.field(metadata={"test_only": True})
+    # Optional (may be left out of profiles.toml): the encoder's posterior mean as it is ("linear") or
+    # squashed into (-1, 1) by tanh, as in the authors' released VAEs. Training only.
+    posterior_mean: str = "linear"
+
+    def __post_init__(self) -> None:
+        if self.posterior_mean not in POSTERIOR_MEANS:
+            raise ValueError(f"unknown posterior_mean {self.posterior_mean!r}; "
+                             f"valid: {', '.join(POSTERIOR_MEANS)}")
+
+
+POSTERIOR_MEANS = ("linear", "tanh")
 
 
 @dataclass(frozen=True)
@@ -161,12 +173,14 @@ def _build(cls: type, values: Any, where: str) -> Any:
     if not isinstance(values, dict):
         raise ProfileError(f"{where}: expected a table, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    missing = sorted(set(fields) - set(values))
+    missing = sorted(n for n, f in fields.items() if n not in values and f.default is dataclasses.MISSING)
     unknown = sorted(set(values) - set(fields))
     if missing or unknown:
         raise ProfileError(f"{where}: missing settings {missing}, unknown settings {unknown}")
     out = {}
     for name, field in fields.items():
+        if name not in values:  # an optional setting left out: its default
+            continue
         value, kind = values[name], field.type
         if dataclasses.is_dataclass(_TYPES.get(kind)):
             out[name] = _build(_TYPES[kind], value, f"{where}.{name}")

@@ -237,7 +237,7 @@ def _train_abs(prof: Profile, seed: int, ckpt, device: torch.device):
     train_mask[held] = False
     by_class = [(train_mask & (y == c)).nonzero().squeeze(1) for c in range(10)]
     steps = math.ceil(max(len(m) for m in by_class) / cfg.batch_size)
-    stacked = StackedVAE().to(device)
+    stacked = StackedVAE(posterior_mean=cfg.posterior_mean).to(device)
     opt = torch.optim.Adam(stacked.parameters(), lr=cfg.lr)
     aug = Augmentation(p=cfg.augment_p)
 

@@ -33,3 +33,10 @@ def test_a_changed_setting_makes_the_kept_results_inconsistent(at_kept, monkeypa
     problems = kept.inconsistencies("default")
     assert "clean score or inference records of abs_released: other weights or settings" in problems
     assert "attack result linf/abs_released/fmn: stale" in problems
+
+
+def test_the_readme_shows_the_kept_runs_results_as_stored(at_kept):
+    """The README's results block is generated from the kept run (`python -m absnb.kept default --readme`):
+    a number typed by hand, or one left behind when the run moved on, fails here."""
+    assert kept.readme_block() == kept.summary("default")
+    assert "ABS (released) | 10,000 |" in kept.readme_block()

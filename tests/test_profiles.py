@@ -111,8 +111,9 @@ def test_gamma_grid_contains_one(name):
 
 
 def _with_variants(tmp_path, text: str):
+    """A copy of the real profiles.toml with its [variants] replaced by `text`."""
     path = tmp_path / "profiles.toml"
-    path.write_text(TOML + "\n" + text)
+    path.write_text(TOML.split("[variants.", 1)[0] + text)
     return path
 
 
@@ -129,6 +130,12 @@ def test_a_variant_changes_only_its_settings_and_has_its_own_name(tmp_path):
     assert list(profiles.variants(path)) == ["kl1"]
 
 
+def test_the_shipped_variants_load_on_every_profile():
+    for name in profiles.variants():
+        for base in profiles.available():
+            assert profiles.load(f"{base}+{name}").name == f"{base}+{name}"
+
+
 def test_an_unknown_or_malformed_variant_is_refused(tmp_path):
     path = _with_variants(tmp_path, '[variants.typo]\ndescription = "x"\nabs = { kl_strat = 1.0 }\n')
     with pytest.raises(ProfileError, match="kl_strat"):
@@ -137,3 +144,15 @@ def test_an_unknown_or_malformed_variant_is_refused(tmp_path):
         profiles.load("default+kl2", path=path)
     with pytest.raises(ProfileError, match="unknown profile 'variants'"):
         profiles.load("variants", path=path)
+
+
+def test_an_optional_setting_may_be_left_out_and_stays_out_of_the_training_fingerprint(tmp_path):
+    prof = profiles.load("default")
+    assert prof.abs.posterior_mean == "linear"  # not in profiles.toml: the default
+    assert "posterior_mean" not in profiles.training_settings(prof.abs), "earlier weights stay valid"
+    path = _variant(tmp_path, "radius = 5.0,", 'radius = 5.0, posterior_mean = "tanh",')
+    tanh = profiles.load("default", path=path).abs
+    assert profiles.training_settings(tanh)["posterior_mean"] == "tanh"
+    relu = _variant(tmp_path, "radius = 5.0,", 'radius = 5.0, posterior_mean = "relu",')
+    with pytest.raises(ProfileError, match="posterior_mean"):
+        profiles.load("default", path=relu)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from small_abs import random_vae
 
-from absnb.models.stacked_vae import from_vaes, split_state, stack_states, to_vaes
+from absnb.models.stacked_vae import StackedVAE, from_vaes, split_state, stack_states, to_vaes
 from absnb.models.vae import VAE, vae_loss
 
 
@@ -58,3 +58,22 @@ def test_states_round_trip_and_keep_batchnorm_statistics():
     assert state["encoder.1.running_var"].shape == (32 * 10,)
     assert torch.equal(split_state(state, 10)[4]["encoder.1.running_var"],
                        vaes[4].state_dict()["encoder.1.running_var"])
+
+
+def test_a_tanh_posterior_mean_squashes_the_linear_one_and_decodes_from_it():
+    stacked = from_vaes(_vaes()).train()
+    squashed = StackedVAE(posterior_mean="tanh").train()
+    squashed.load_state_dict(stacked.state_dict())
+    x = torch.rand(6, 10, 28, 28, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    _, mu, logvar = stacked(x)
+    torch.manual_seed(1)
+    recon, mu_t, logvar_t = squashed(x)
+    torch.testing.assert_close(mu_t, torch.tanh(mu), rtol=0, atol=1e-6)
+    torch.testing.assert_close(logvar_t, logvar, rtol=0, atol=1e-6)
+    assert mu.abs().max() > 1 > mu_t.abs().max()  # the random encoders reach beyond the cube
+    torch.manual_seed(1)
+    noise = torch.randn(6, 10, 8)
+    z = mu_t + noise * (0.5 * logvar).exp()
+    direct = torch.sigmoid(squashed.decoder["net"](z.reshape(6, 80, 1, 1))).reshape(6, 10, 784)
+    torch.testing.assert_close(recon, direct, rtol=0, atol=1e-6)

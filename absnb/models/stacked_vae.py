@@ -31,9 +31,12 @@ def _grouped(conv: type[nn.Module], spec: tuple, in_ch: int, groups: int) -> nn.
 class StackedVAE(nn.Module):
     """`groups` VAEs in one pass: images (B, G, 28, 28), image g of a row belonging to class g."""
 
-    def __init__(self, groups: int = 10) -> None:
+    def __init__(self, groups: int = 10, posterior_mean: str = "linear") -> None:
+        """`posterior_mean`: "tanh" squashes the encoder's means into (-1, 1), as the authors' released
+        VAEs do (the encoders serve training only, so the saved VAEs are the same either way)."""
         super().__init__()
         self.groups = groups
+        self.squash = posterior_mean == "tanh"
         self.encoder = _grouped(nn.Conv2d, ENCODER, 1, groups)
         # keyed like `Decoder` (decoder.net.*), so the two layouts share every state-dict key
         self.decoder = nn.ModuleDict({"net": _grouped(nn.ConvTranspose2d, DECODER, LATENT_DIM, groups)})
@@ -43,6 +46,7 @@ class StackedVAE(nn.Module):
         b, g = x.shape[:2]
         stats = self.encoder(x).reshape(b, g, 2 * LATENT_DIM)
         mu, logvar = stats[..., :LATENT_DIM], stats[..., LATENT_DIM:]
+        mu = torch.tanh(mu) if self.squash else mu
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         out = self.decoder["net"](z.reshape(b, g * LATENT_DIM, 1, 1))
         return torch.sigmoid(out).reshape(b, g, N_PIXELS), mu, logvar
