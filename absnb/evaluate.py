@@ -8,7 +8,6 @@ weights are scored again; `clean_table` gathers them into one tidy table.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import pandas as pd
@@ -103,11 +102,11 @@ def scoring_settings(prof: profiles.Profile, name: str) -> dict:
     (ABS inference, Madry et al.'s PGD evaluations), so changing either re-scores. A model built on
     another (Binary ABS on ABS) depends on that one's section too: its inference settings live there."""
     section = getattr(prof, name, None)
-    settings = {"eval_samples": prof.eval_samples, **(dataclasses.asdict(section) if section else {})}
+    settings = {"eval_samples": prof.eval_samples, **(profiles.settings(section) if section else {})}
     if name in ABS_MODELS:
         settings["inference"] = inference_key(prof, name)
     for needed in REQUIRES.get(name, ()):
-        settings[needed] = dataclasses.asdict(getattr(prof, needed))
+        settings[needed] = profiles.settings(getattr(prof, needed))
     return settings
 
 
@@ -119,7 +118,7 @@ def released_gamma(profile: str, force: bool = False) -> dict:
     path = artifacts.results_path(profile, "released_gamma.json")
     key = {"weights_sha256": weights_digest(profile, "binary_abs_released"),
            "inference": inference_key(prof, "binary_abs_released"),
-           "fit": dataclasses.asdict(prof.binary_abs), "train_samples": prof.train_samples}
+           "fit": profiles.settings(prof.binary_abs), "train_samples": prof.train_samples}
     if path.exists() and not force and artifacts.load_json(path)["key"] == key:
         return artifacts.load_json(path)
     device = runtime.configure()

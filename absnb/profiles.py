@@ -58,11 +58,17 @@ class MadryConfig:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; valid: {', '.join(LR_SCHEDULES)}")
 
 
-def training_settings(section: object) -> dict[str, object]:
-    """A config section's fields that decide the trained weights (those not marked test_only); an
-    optional setting left at its default is left out, so adding one keeps earlier weights valid."""
+def settings(section: object) -> dict[str, object]:
+    """A config section's settings as the keys of stored results see them: an optional setting left
+    at its default is left out, so adding one keeps every stored result valid."""
     return {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
-            if not f.metadata.get("test_only") and getattr(section, f.name) != f.default}
+            if getattr(section, f.name) != f.default}
+
+
+def training_settings(section: object) -> dict[str, object]:
+    """A config section's `settings` that decide the trained weights (those not marked test_only)."""
+    test_only = {f.name for f in dataclasses.fields(section) if f.metadata.get("test_only")}
+    return {k: v for k, v in settings(section).items() if k not in test_only}
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,9 @@ def test_an_optional_setting_may_be_left_out_and_stays_out_of_the_training_finge
     prof = profiles.load("default")
     assert prof.abs.posterior_mean == "linear"  # not in profiles.toml: the default
     assert "posterior_mean" not in profiles.training_settings(prof.abs), "earlier weights stay valid"
+    from absnb import evaluate
+    for model in ("abs", "binary_abs"):  # and so do the scores and inference records stored for them
+        assert "posterior_mean" not in str(evaluate.scoring_settings(prof, model))
     path = _variant(tmp_path, "radius = 5.0,", 'radius = 5.0, posterior_mean = "tanh",')
     tanh = profiles.load("default", path=path).abs
     assert profiles.training_settings(tanh)["posterior_mean"] == "tanh"

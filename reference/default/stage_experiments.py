@@ -1,0 +1,18 @@
+"""The ABS training experiments of the kept default run (`absnb.experiments`), each in its own folder
+reference/default+<variant>/. Run from a snapshot of one commit, naming the variants in order:
+
+    git worktree add /work/exp <commit>
+    PYTHONPATH=/work/exp:reference/default ABSNB_ARTIFACTS=$PWD/reference .venv/bin/python reference/default/stage_experiments.py tanh anneal50 kl1
+
+Training checkpoints every epoch and finished steps are reused, so a rerun resumes.
+"""
+import sys
+
+from stage import Stage
+
+from absnb import experiments
+
+if __name__ == "__main__":
+    stage = Stage("stage_experiments")
+    for variant in sys.argv[1:]:
+        stage.step(f"experiment {variant}", lambda v=variant: print(experiments.run("default", v), flush=True))
