@@ -100,30 +100,31 @@ def per_class(records: dict[str, dict[str, torch.Tensor]]) -> pd.DataFrame:
 
 
 def figure(records: dict[str, dict[str, torch.Tensor]]) -> Figure:
-    """Left: the margin of every test image per class, the models side by side (below zero: an error).
-    Right: each model's errors as a true × predicted count matrix."""
-    fig = Figure(figsize=(11, 3.8), layout="constrained")
-    grid = fig.add_gridspec(1, 1 + len(records), width_ratios=[2.2] + [1] * len(records))
-    ax = fig.add_subplot(grid[0])
+    """Left: the lower tail of the margins (share of test images whose margin is below m; at 0, the
+    error rate). Middle: per class, the mean reconstruction error of the true class at the latent
+    found. Right: each model's errors as a true × predicted count matrix, on one colour scale."""
+    fig = Figure(figsize=(14, 3.8), layout="constrained")
+    grid = fig.add_gridspec(1, 2 + len(records), width_ratios=[1.3, 1.5] + [1] * len(records))
+    tail, parts = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
     width = 0.8 / len(records)
     for k, (name, rec) in enumerate(records.items()):
-        margin = margins(rec)
-        data = [margin[rec["labels"] == c].numpy() for c in range(10)]
-        pos = [c + (k - (len(records) - 1) / 2) * width for c in range(10)]
-        parts = ax.boxplot(data, positions=pos, widths=width * 0.9, showfliers=False, patch_artist=True,
-                           manage_ticks=False)
-        for box in parts["boxes"]:
-            box.set_facecolor(f"C{k}")
-            box.set_alpha(0.6)
-        ax.plot([], [], color=f"C{k}", lw=6, alpha=0.6, label=name)
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set(xticks=range(10), xlabel="true class", ylabel="margin (loss units, whiskers 1.5 IQR)",
-           title="true-class logit minus best wrong logit")
-    ax.legend(frameon=False)
+        margin = margins(rec).sort().values
+        share = 100 * torch.arange(1, len(margin) + 1) / len(margin)
+        tail.step(margin.numpy(), share.numpy(), where="post", color=f"C{k}", label=name)
+        recon = (-rec["elbo"] * N_PIXELS - rec["kl"])[torch.arange(len(margin)), rec["labels"]]
+        means = [recon[rec["labels"] == c].mean().item() for c in range(10)]
+        parts.bar([c + (k - (len(records) - 1) / 2) * width for c in range(10)], means, width,
+                  color=f"C{k}", label=name)
+    tail.axvline(0, color="k", lw=0.8)
+    tail.set(xlim=(-15, 10), ylim=(0, 6), xlabel="margin m (loss units)", ylabel="% of test images below m",
+             title="true-class logit minus best wrong one")
+    tail.legend(frameon=False, fontsize=8)
+    parts.set(xticks=range(10), xlabel="true class", ylabel="mean squared error (sum over pixels)",
+              title="reconstruction error of the true class")
     matrices = {name: _errors(rec) for name, rec in records.items()}
     top = max(max(int(m.max()) for m in matrices.values()), 1)  # one colour scale for all
     for k, (name, matrix) in enumerate(matrices.items()):
-        ax = fig.add_subplot(grid[k + 1])
+        ax = fig.add_subplot(grid[k + 2])
         ax.imshow(matrix.numpy(), cmap="Reds", vmin=0, vmax=top)
         for (t, p), n in zip(matrix.nonzero().tolist(), matrix[matrix > 0].tolist()):
             ax.text(p, t, n, ha="center", va="center", fontsize=6, color="w" if n > top / 2 else "k")

@@ -100,11 +100,13 @@ def test_gamma_decides_the_prediction():
     assert diagnosis.summary({"A": rec}).iloc[0]["errors"] == 1
 
 
-def test_the_figure_has_the_margins_and_one_error_matrix_per_model():
+def test_the_figure_has_the_margin_tail_the_reconstruction_errors_and_one_error_matrix_per_model():
     a = _records(labels=list(range(10)) * 2, final=list(range(10)) + [1] * 10, bank=list(range(10)) * 2)
     fig = diagnosis.figure({"ours": a, "theirs": _records(list(range(10)), list(range(10)), list(range(10)))})
-    assert len(fig.axes) == 3
-    assert fig.axes[1].get_title() == "ours: 9 errors"
+    assert len(fig.axes) == 4
+    assert fig.axes[2].get_title() == "ours: 9 errors"
+    tail = fig.axes[0].lines[0].get_ydata()
+    assert tail[-1] == 100.0 and tail[8] == 45.0  # 9 of 20 images have a negative margin
 
 
 def test_load_diagnoses_against_the_released_model(scored):
