@@ -34,12 +34,11 @@ def score_model(name: str, profile: str, force: bool = False) -> dict:
     check_name(name, tuple(DISPLAY_NAMES))
     path = artifacts.clean_path(profile, name)
     check_trained(name, profile)
-    digest = weights_digest(profile, name)
     prof = profiles.load(profile)
-    settings = scoring_settings(prof, name)
+    key = score_key(profile, name)
     if path.exists() and not force:
         stored = artifacts.load_json(path)
-        if stored.get("weights_sha256") == digest and stored.get("settings") == settings:
+        if is_fresh(stored, key):
             return stored
     device = runtime.configure()
     model = load(name, prof).to(device)
@@ -53,8 +52,7 @@ def score_model(name: str, profile: str, force: bool = False) -> dict:
         scores = {"accuracy": accuracy(predict(lambda b: model(b.to(device)), x, prof.eval_batch_size,
                                                f"clean {name}"), y)}
     result = {"model": name, "profile": profile, "samples": len(y), "accuracy": scores["accuracy"],
-              "seconds": time.time() - start, "hardware": runtime.describe(), "weights_sha256": digest,
-              "settings": settings}
+              "seconds": time.time() - start, "hardware": runtime.describe(), **key}
     if name == "madry":
         result.update(_pgd_accuracy(model, x, y, prof, device))
     if name in ABS_MODELS:
@@ -77,7 +75,7 @@ def image_records(name: str, profile: str, model: torch.nn.Module | None = None,
     check_name(name, ABS_MODELS)
     prof = profiles.load(profile)
     path = artifacts.clean_path(profile, name).with_suffix(".pt")
-    key = {"weights_sha256": weights_digest(profile, name), "settings": scoring_settings(prof, name)}
+    key = score_key(profile, name)
     if path.exists() and not force:
         stored = artifacts.load_torch(path)
         if stored["key"] == key:
@@ -95,6 +93,18 @@ def image_records(name: str, profile: str, model: torch.nn.Module | None = None,
                "gamma": model.gamma.detach().cpu()}
     artifacts.save_torch(records, path)
     return records
+
+
+def score_key(profile: str, name: str) -> dict:
+    """What a stored clean score (and an ABS model's inference records) depends on: the weights'
+    digest and the scoring settings."""
+    return {"weights_sha256": weights_digest(profile, name),
+            "settings": scoring_settings(profiles.load(profile), name)}
+
+
+def is_fresh(stored: dict, key: dict) -> bool:
+    """Whether a stored score (or records' key) was computed under `key`."""
+    return {k: stored.get(k) for k in key} == key
 
 
 def scoring_settings(prof: profiles.Profile, name: str) -> dict:

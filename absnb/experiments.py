@@ -66,8 +66,7 @@ def _test(name: str, model: str) -> float | None:
     if not path.exists() or not artifacts.weights_path(name, model).exists():
         return None
     stored = artifacts.load_json(path)
-    fresh = stored["settings"] == evaluate.scoring_settings(profiles.load(name), model)
-    return 100 * stored["accuracy"] if fresh else None
+    return 100 * stored["accuracy"] if evaluate.is_fresh(stored, evaluate.score_key(name, model)) else None
 
 
 def curves(profile: str) -> Figure:

@@ -16,7 +16,6 @@ import pandas as pd
 
 from absnb import artifacts, evaluate, profiles, results, train
 from absnb.attacks import expected
-from absnb.models import weights_digest
 from absnb.paths import ROOT
 from absnb.vocabulary import ABS_MODELS, ALL_MODELS, DISPLAY_NAMES, MODELS, NORMS, TRAINED_MODELS
 
@@ -60,8 +59,8 @@ def inconsistencies(profile: str) -> list[str]:
         stored += [artifacts.load_torch(records)["key"]] if records and records.exists() else []
         if not stored:
             continue
-        key = {"weights_sha256": weights_digest(profile, m), "settings": evaluate.scoring_settings(prof, m)}
-        if any({k: s.get(k) for k in key} != key for s in stored):
+        key = evaluate.score_key(profile, m)
+        if not all(evaluate.is_fresh(s, key) for s in stored):
             problems.append(f"clean score or inference records of {m}: other weights or settings")
     status = expected.check(profile)
     problems += [f"attack result {name}: stale" for name in status.stale]
