@@ -133,6 +133,8 @@ class AttackBudget:
     latent_descent_steps: int
     adaptive_steps: int  # DDN and FMN iterations (beyond the paper; foolbox's default is 100)
     bb_steps: int  # Brendel-Bethge iterations from the best adversarial so far (foolbox's default 1,000)
+    flip_steps: int  # Flip Search: greedy rounds (one query with gradient each) per search
+    flip_per_step: int  # Flip Search: pixels flipped per round
 
 
 @dataclass(frozen=True)

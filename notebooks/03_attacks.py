@@ -28,9 +28,9 @@
 # Beyond the paper, the adaptive minimal-norm attacks of foolbox 3 (DDN and FMN for L2, FMN for L∞
 # and L0, Brendel–Bethge for all three) run against all six models with the best gradient each has:
 # autograd, straight-through for the binarising models, the exact envelope gradient for the ABS models
-# (one query per step). The Boundary and Pointwise attacks start from the best adversarial of the
-# paper's attacks that ran before them, Brendel–Bethge from the best of all; each keeps its start
-# where it does not improve on it.
+# (one query per step); Flip Search (below) against the binarising models. The Boundary and Pointwise
+# attacks start from the best adversarial of the paper's attacks that ran before them, Brendel–Bethge
+# from the best of all but Flip Search; each keeps its start where it does not improve on it.
 #
 # The code is `absnb.attacks.plan.run`: the run is a plan of independent tasks (one attack on one
 # batch of one model's samples), each stored under `artifacts/<profile>/results/attacks/<norm>/` as
@@ -51,7 +51,7 @@ scheduler = None  # None: a local Dask cluster; or the address of one, e.g. "tcp
 # %%
 from IPython.display import Markdown, display
 
-from absnb import report
+from absnb import flip_figure, report
 from absnb.attacks import plan, selection, store
 
 request = selection.parse_request(profile, norm, selection.parse_names(models),
@@ -87,6 +87,20 @@ report.attack_summary(frame)
 
 # %%
 report.attack_wins(frame)
+
+# %% [markdown]
+# ## Flip Search on one digit
+#
+# A binarising model sees only which pixels lie above 0.5, so Flip Search (beyond the paper, against
+# the binarising models only) searches over the set of pixels to move across the threshold, guided by
+# the exact gradient of the model behind the binarisation, and moves each just across it
+# (`absnb.attacks.flip_search`). Below, the sample at its median distance on the first binarising model
+# it ran against: red pixels turned on, blue turned off.
+
+# %%
+shown = flip_figure.example(request.profile.name, request.norm, frame)
+display(Markdown("No Flip Search result in this run: it attacks the binarising models only.")
+        if shown is None else flip_figure.figure(*shown))
 
 # %% [markdown]
 # ## Cost of this run

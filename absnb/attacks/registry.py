@@ -10,17 +10,21 @@ The adaptive attacks (``paper=False``) are modern minimal-norm attacks run again
 the best gradient each has: autograd for the networks and Nearest Neighbour, straight-through for the
 binarising models, the exact envelope gradient for the ABS models. They are kept apart from the paper's
 rows: Table 1's "All" row takes the paper's attacks only, "All incl. adaptive" takes everything.
+Flip Search (`absnb.attacks.flip_search`) is one of them for the binarising models only: a search over
+which pixels cross the threshold, guided by the exact gradient of the model behind the binarisation.
 
 Some attacks start from the best adversarial found so far (``start``): the Boundary and Pointwise
 attacks from the best of the paper's attacks, Brendel–Bethge from the best of all. `execution_order`
-runs every attack after the ones it starts from.
+runs every attack after the ones it starts from. Flip Search is no start for Brendel–Bethge: its
+adversarials sit on the threshold, where the straight-through gradient Brendel–Bethge follows says
+nothing about which side of it a pixel should be.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from absnb.vocabulary import ABS_MODELS, MODELS, Norm
+from absnb.vocabulary import ABS_MODELS, BINARY_MODELS, MODELS, Norm
 
 GRADIENT_MODELS = ("cnn", "binary_cnn", "madry")
 
@@ -31,7 +35,7 @@ class AttackSpec:
 
     name: str
     norm: Norm  # given as a name, parsed here
-    family: str  # fixed-epsilon | minimization | transfer | latent-descent | adaptive
+    family: str  # fixed-epsilon | minimization | transfer | latent-descent | adaptive | flip-search
     gradient: str | None = None  # real | estimated (for gradient-based attacks)
     models: tuple[str, ...] = MODELS
     paper: bool = True  # one of the paper's attacks (Table 1's "All" row), else adaptive
@@ -57,22 +61,26 @@ def _adaptive(norm: str, *names: str) -> tuple[AttackSpec, ...]:
                             start="all" if name == "Brendel-Bethge" else None) for name in names)
 
 
+def _flip_search(norm: str) -> AttackSpec:
+    return AttackSpec("Flip Search", norm, "flip-search", "real", BINARY_MODELS, paper=False)
+
+
 ATTACKS: dict[Norm, tuple[AttackSpec, ...]] = {
     Norm("l2"): (AttackSpec("Transfer Attacks", "l2", "transfer"),
            AttackSpec("Gaussian Noise", "l2", "fixed-epsilon"),
            AttackSpec("Boundary Attack", "l2", "minimization", start="paper"),
            *_gradient_pair("FGM", "l2"), *_gradient_pair("L2 BIM", "l2"),
            AttackSpec("Latent Descent", "l2", "latent-descent", models=ABS_MODELS),
-           *_adaptive("l2", "DDN", "FMN", "Brendel-Bethge")),
+           *_adaptive("l2", "DDN", "FMN", "Brendel-Bethge"), _flip_search("l2")),
     Norm("linf"): (AttackSpec("Transfer Attacks", "linf", "transfer"),
              *_gradient_pair("FGSM", "linf"), *_gradient_pair("BIM", "linf"),
              *_gradient_pair("MIM", "linf"),
              AttackSpec("Latent Descent", "linf", "latent-descent", models=ABS_MODELS),
-             *_adaptive("linf", "FMN", "Brendel-Bethge")),
+             *_adaptive("linf", "FMN", "Brendel-Bethge"), _flip_search("linf")),
     Norm("l0"): (AttackSpec("Salt&Pepper Noise", "l0", "minimization"),
            AttackSpec("Pointwise Attack", "l0", "minimization", start="paper"),
            AttackSpec("Latent Descent", "l0", "latent-descent", models=ABS_MODELS),
-           *_adaptive("l0", "FMN", "Brendel-Bethge")),
+           *_adaptive("l0", "FMN", "Brendel-Bethge"), _flip_search("l0")),
 }
 
 
@@ -97,6 +105,7 @@ def starts_from(spec: AttackSpec, done: list[AttackSpec]) -> list[AttackSpec]:
     """The attacks among `done` whose best adversarial `spec` starts from (none if it has no start)."""
     if spec.start is None:
         return []
+    done = [s for s in done if s.family != "flip-search"]
     return [s for s in done if s.start is None and (spec.start == "all" or s.paper)] + \
         ([s for s in done if s.start == "paper"] if spec.start == "all" else [])
 

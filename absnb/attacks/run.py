@@ -1,10 +1,10 @@
 """One attack of Table 1 against one model on one batch of test images, verified.
 
 `attack_batch` dispatches on the attack's family (fixed-epsilon with real or estimated gradients,
-minimisation, transfer, Latent Descent, adaptive), post-processes adversarials for the binarising models, and
-passes everything through `verify`, so what it returns is what gets recorded. Work shared between
-attacks (the substitute's transfer directions, Latent Descent's adversarials, the gradient estimates
-at the clean images) comes from a `Shared` cache, which notebooks/03_attacks keeps on disk.
+minimisation, transfer, Latent Descent, adaptive, Flip Search), post-processes adversarials for the
+binarising models, and passes everything through `verify`, so what it returns is what gets recorded.
+Work shared between attacks (the substitute's transfer directions, Latent Descent's adversarials, the
+gradient estimates at the clean images) comes from a `Shared` cache, which notebooks/03_attacks keeps on disk.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from torch import nn
 from absnb.attacks import foolbox_attacks as fa
 from absnb.attacks import transfer
 from absnb.attacks.estimated import EstimatedGradientModel
+from absnb.attacks.flip_search import flip_search
 from absnb.attacks.latent_descent import latent_descent
 from absnb.attacks.minimal import geometric_grid, minimal_epsilon
 from absnb.attacks.postprocess import binary_postprocess
@@ -43,6 +44,8 @@ def budget_fields(spec: AttackSpec) -> tuple[str, ...]:
                "Pointwise Attack": ("saltpepper_steps", "pointwise_repeats")}[spec.name]
     elif spec.family == "adaptive":
         own = ("bb_steps",) if spec.name == "Brendel-Bethge" else ("adaptive_steps",)
+    elif spec.family == "flip-search":
+        own = ("flip_steps", "flip_per_step", *(("bisect_steps",) if spec.norm == "linf" else ()))
     elif spec.gradient == "estimated":
         own = ("ge_step_sizes", "ge_iterative_steps", "ge_grid_points", "ge_bisect_steps")
     else:
@@ -99,6 +102,10 @@ def attack_batch(spec: AttackSpec, target: Target, x: torch.Tensor, y: torch.Ten
         fmodel = fa.foolbox_model(target.model)
         return best_of([_checked(target, x, y, *fa.minimization(spec, fmodel, x, y, budget, s), spec.norm)
                         for s in _starts(spec, budget, start)])
+    if spec.family == "flip-search":
+        adv, found = flip_search(target.model, x, y, spec.norm, budget.flip_steps, budget.flip_per_step,
+                                 budget.bisect_steps)
+        return _checked(target, x, y, adv, found, spec.norm)
     if spec.family == "adaptive":
         adv, found = fa.adaptive(spec, fa.foolbox_model(adaptive_logits(target)), x, y, budget, start)
         return _checked(target, x, y, adv, found, spec.norm)

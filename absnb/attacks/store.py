@@ -38,7 +38,8 @@ FIELDS = ("adv", "success", "distance", "prediction", "refused", "margin")
 # One version per attack family: bump a family's when a change to its code changes its results (the
 # shared work of a family, under shared/, is keyed by the same number). Changes to the verification
 # bump verify.VERIFY_VERSION, to the ABS inference abs.INFERENCE_VERSION.
-VERSIONS = {"fixed-epsilon": 1, "minimization": 1, "transfer": 1, "latent-descent": 1, "adaptive": 1}
+VERSIONS = {"fixed-epsilon": 1, "minimization": 1, "transfer": 1, "latent-descent": 1, "adaptive": 1,
+            "flip-search": 1}
 # The family whose version keys each kind of shared work (by its key's prefix).
 SHARED_FAMILIES = {"transfer/": "transfer", "latent_descent/": "latent-descent",
                    "estimator/": "fixed-epsilon"}
