@@ -79,6 +79,29 @@ def comparison(best: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def findings(profile: str, best: pd.DataFrame, paper: pd.DataFrame) -> dict[str, float]:
+    """The numbers the book's introduction quotes, by key (NaN where this run has none): per ABS model
+    (ours and released) its clean accuracy (%) and, per norm, the median and the accuracy at ε (%) of
+    its "All incl. adaptive" row; per norm the paper's "All" row for ABS and Binary ABS."""
+    unc = results.uncertainty(best).set_index(["model", "norm", "attack"])
+    found = {}
+    for ours, mine in PAIRS:
+        for model in (ours, mine):
+            path = artifacts.clean_path(profile, model)
+            found[f"clean_{model}"] = 100 * artifacts.load_json(path)["accuracy"] if path.exists() else np.nan
+            for norm in PAPER_ORDER:
+                row = unc.loc[(model, norm, results.ALL_ADAPTIVE)] if (model, norm, results.ALL_ADAPTIVE) \
+                    in unc.index else {"median_distance": np.nan, "accuracy_percent": np.nan}
+                found[f"{model}_{norm}_median"] = float(row["median_distance"])
+                found[f"{model}_{norm}_accuracy"] = float(row["accuracy_percent"])
+        for norm in map(Norm, PAPER_ORDER):
+            cell = paper[(paper["norm"] == norm.paper_label) & (paper["model"] == DISPLAY_NAMES[ours])
+                         & (paper["attack"] == f"All {norm.paper_label} Attacks")]
+            found[f"paper_{ours}_{norm}_median"] = float(cell["median_distance"].iloc[0])
+            found[f"paper_{ours}_{norm}_accuracy"] = float(cell["accuracy_percent"].iloc[0])
+    return found
+
+
 def _row(norm: Norm, model: str, label: str, n: int | None, median: float, median_ci: tuple | None,
          accuracy: float, accuracy_ci: tuple | None) -> dict:
     def fmt(value: float) -> str:

@@ -85,6 +85,11 @@ summary = released_page.comparison(best, table1.paper())
 glue("released_summary", summary, display=False)
 summary.style.hide(axis="index")
 
+# %% tags=["remove-cell"]
+# the numbers the book's introduction quotes (`{glue:text}` there)
+for key, value in released_page.findings(profile, best, table1.paper()).items():
+    glue(key, value, display=False)
+
 # %% [markdown]
 # Which attack found the smallest adversarial, per sample (the models as columns):
 
