@@ -193,4 +193,5 @@ EXPERIMENTS = """## Training experiments
 The same ABS trained under other recipes (`[variants]` in `absnb/profiles.toml`, run with
 `python -m absnb.experiments <profile> <variant>`), everything else equal. The recipe is chosen on the
 training images held out of training (full inference); the test accuracies of all are shown, Binary
-ABS with its scalars refitted on each."""
+ABS with its scalars refitted on each. The first row is the profile's recipe as it is now; each variant
+names the settings it changes, its KL schedule included, so it stays the experiment it was."""
