@@ -2,7 +2,7 @@
 reference/default+<variant>/. Run from a snapshot of one commit, naming the variants in order:
 
     git worktree add /work/exp <commit>
-    PYTHONPATH=/work/exp:reference/default ABSNB_ARTIFACTS=$PWD/reference .venv/bin/python reference/default/stage_experiments.py tanh anneal50
+    PYTHONPATH=/work/exp:reference/default ABSNB_ARTIFACTS=$PWD/reference .venv/bin/python reference/default/stage_experiments.py tanh anneal20 epochs60
 
 (`kl1`, run the same way on 2026-12-06, is `default`'s recipe since; the recipe it replaced is the
 variant `anneal20`, whose files moved from reference/default/ to reference/default+anneal20/.)
