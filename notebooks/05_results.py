@@ -48,7 +48,8 @@ display(Markdown(report.run_description(prof) + " " + report.sample_counts(count
 #
 # Below each norm's paper rows, **beyond the paper**: the adaptive minimal-norm attacks (DDN, FMN,
 # Brendel–Bethge, foolbox 3) with the best gradient each model has (autograd; straight-through for the
-# binarising models; the exact envelope gradient for the ABS models, see the attacks chapter), and
+# binarising models; the exact envelope gradient for the ABS models, see the attacks chapter), Flip
+# Search on the binarising models (a search over which pixels cross the threshold), and
 # "All ... incl. adaptive", the best of every attack. A cell marked † is an iterative "w/ GE" attack
 # that ran one step, because a coordinate-wise gradient of that model costs ~1,000 queries: it equals
 # its one-step counterpart (L2 BIM = FGM, BIM and MIM = FGSM) and is not a separate result.
