@@ -53,10 +53,11 @@ def figure(x: torch.Tensor, adv: torch.Tensor, title: str) -> Figure:
     codes = flip_map(x, adv)
     fig = Figure(figsize=(8, 2.6), layout="constrained")
     axes = fig.subplots(1, 4)
-    panels = [(x.squeeze(), "gray", "clean"), (binarize(x).squeeze(), "gray", "what the model sees"),
+    panels = [(x.squeeze().numpy(), "gray", "clean"),
+              (binarize(x).squeeze().numpy(), "gray", "what the model sees"),
               (codes, FLIP_COLOURS, f"flips: {int((codes == 2).sum())} on (red), "
                                     f"{int((codes == 3).sum())} off (blue)"),
-              (adv.squeeze(), "gray", "adversarial (each flip just across 0.5)")]
+              (adv.squeeze().numpy(), "gray", "adversarial (each flip just across 0.5)")]
     for ax, (image, cmap, label) in zip(axes, panels, strict=True):
         ax.imshow(image, cmap=cmap, vmin=0, vmax=3 if cmap is FLIP_COLOURS else 1, interpolation="nearest")
         ax.set_title(label, fontsize=8)

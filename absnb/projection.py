@@ -42,6 +42,9 @@ ATTACK_WORK = {
     "Latent Descent": lambda b: b.latent_descent_steps,
     "DDN": lambda b: b.adaptive_steps, "FMN": lambda b: b.adaptive_steps,
     "Brendel-Bethge": lambda b: b.bb_steps,
+    # greedy rounds, then at most as many pruning queries (L∞ repeats both per bisection step, which
+    # this linear model leaves out)
+    "Flip Search": lambda b: 2 * b.flip_steps,
 }
 
 
