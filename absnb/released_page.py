@@ -63,8 +63,7 @@ def comparison(best: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     for norm in map(Norm, PAPER_ORDER):
         for ours, mine in PAIRS:
             name = DISPLAY_NAMES[ours]
-            cell = paper[(paper["norm"] == norm.paper_label) & (paper["model"] == name)
-                         & (paper["attack"] == f"All {norm.paper_label} Attacks")]
+            cell = _paper_all(paper, norm, name)
             if len(cell):
                 rows.append(_row(norm, name, "paper, All attacks", None, cell["median_distance"].iloc[0],
                                  None, cell["accuracy_percent"].iloc[0], None))
@@ -95,11 +94,16 @@ def findings(profile: str, best: pd.DataFrame, paper: pd.DataFrame) -> dict[str,
                 found[f"{model}_{norm}_median"] = float(row["median_distance"])
                 found[f"{model}_{norm}_accuracy"] = float(row["accuracy_percent"])
         for norm in map(Norm, PAPER_ORDER):
-            cell = paper[(paper["norm"] == norm.paper_label) & (paper["model"] == DISPLAY_NAMES[ours])
-                         & (paper["attack"] == f"All {norm.paper_label} Attacks")]
+            cell = _paper_all(paper, norm, DISPLAY_NAMES[ours])
             found[f"paper_{ours}_{norm}_median"] = float(cell["median_distance"].iloc[0])
             found[f"paper_{ours}_{norm}_accuracy"] = float(cell["accuracy_percent"].iloc[0])
     return found
+
+
+def _paper_all(paper: pd.DataFrame, norm: Norm, name: str) -> pd.DataFrame:
+    """The paper's "All" row of `norm` for the model displayed as `name` (empty if it has none)."""
+    return paper[(paper["norm"] == norm.paper_label) & (paper["model"] == name)
+                 & (paper["attack"] == f"All {norm.paper_label} Attacks")]
 
 
 def _row(norm: Norm, model: str, label: str, n: int | None, median: float, median_ci: tuple | None,
