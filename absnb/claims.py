@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 
 from absnb.attacks.registry import ATTACKS
+from absnb.results import distance_text as text
 from absnb.vocabulary import DISPLAY_NAMES, PAPER_DISPLAY_NAMES, RELEASED
 
 MODELS = tuple(PAPER_DISPLAY_NAMES.values())
@@ -29,16 +29,12 @@ def _all(table: pd.DataFrame, norm: str) -> pd.DataFrame:
     return table[(table["norm"] == norm) & (table["attack"] == label)].set_index("model")
 
 
-def _fmt(value: float) -> str:
-    return "∞" if np.isinf(value) else f"{value:.3g}"
-
-
 def _largest(table: pd.DataFrame, norm: str, column: str, winner: str) -> Evidence:
     cells = _all(table, norm)[column]
     others = cells.drop(winner)
     unit = "%" if column == "accuracy" else ""
     return bool(cells[winner] > others.max()), \
-        f"{winner} {_fmt(cells[winner])}{unit}; next {others.idxmax()} {_fmt(others.max())}{unit}"
+        f"{winner} {text(cells[winner])}{unit}; next {others.idxmax()} {text(others.max())}{unit}"
 
 
 def abs_best_in_l2(table: pd.DataFrame) -> Evidence:
@@ -60,14 +56,14 @@ def abs_models_best_in_l0(table: pd.DataFrame) -> Evidence:
     others = medians.drop(["ABS", "Binary ABS"])
     holds = min(medians["ABS"], medians["Binary ABS"]) > others.max() \
         and medians["Binary ABS"] > medians["ABS"]
-    return bool(holds), (f"Binary ABS {_fmt(medians['Binary ABS'])}, ABS {_fmt(medians['ABS'])}; "
-                         f"best other {others.idxmax()} {_fmt(others.max())}")
+    return bool(holds), (f"Binary ABS {text(medians['Binary ABS'])}, ABS {text(medians['ABS'])}; "
+                         f"best other {others.idxmax()} {text(others.max())}")
 
 
 def madry_weakest_in_l0(table: pd.DataFrame) -> Evidence:
     medians = _all(table, "L0")["median"]
     return bool(medians["Madry et al."] < medians.drop("Madry et al.").min()), \
-        f"Madry et al. {_fmt(medians['Madry et al.'])}, CNN {_fmt(medians['CNN'])}"
+        f"Madry et al. {text(medians['Madry et al.'])}, CNN {text(medians['CNN'])}"
 
 
 def boundary_strongest_on_madry_and_abs(table: pd.DataFrame) -> Evidence:
@@ -80,8 +76,8 @@ def boundary_strongest_on_madry_and_abs(table: pd.DataFrame) -> Evidence:
         cells = single[single["model"] == model].dropna(subset=["median"]).set_index("attack")["median"]
         others = cells.drop("Boundary Attack")
         holds &= bool(cells["Boundary Attack"] < others.min())
-        parts.append(f"{model}: Boundary {_fmt(cells['Boundary Attack'])}, "
-                     f"next {others.idxmin()} {_fmt(others.min())}")
+        parts.append(f"{model}: Boundary {text(cells['Boundary Attack'])}, "
+                     f"next {others.idxmin()} {text(others.min())}")
     return holds, "; ".join(parts)
 
 

@@ -108,10 +108,8 @@ def _paper_all(paper: pd.DataFrame, norm: Norm, name: str) -> pd.DataFrame:
 
 def _row(norm: Norm, model: str, label: str, n: int | None, median: float, median_ci: tuple | None,
          accuracy: float, accuracy_ci: tuple | None) -> dict:
-    def fmt(value: float) -> str:
-        return "∞" if np.isinf(value) else f"{value:.3g}"
-
-    med = fmt(median) + ("" if median_ci is None else f" [{fmt(median_ci[0])}, {fmt(median_ci[1])}]")
+    text = results.distance_text
+    med = text(median) + ("" if median_ci is None else f" [{text(median_ci[0])}, {text(median_ci[1])}]")
     acc = f"{accuracy:.0f}%"
     if accuracy_ci is not None:
         acc += f" [{accuracy_ci[0]:.0f}, {accuracy_ci[1]:.0f}]"

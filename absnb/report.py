@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from absnb import artifacts, profiles, results, runtime
@@ -120,17 +119,12 @@ def uncertainty_table(unc: pd.DataFrame, attack: str = results.ALL_PAPER) -> pd.
     """One kind of "All" row (`attack`) with 95% intervals, one column per model: "median [low, high]"
     above "accuracy% [low, high]", so a reader sees how much the sample count allows."""
     unc = unc[unc["attack"] == attack]
-    def fmt(value: float) -> str:
-        return "∞" if np.isinf(value) else f"{value:.3g}"
-
     cells = {}
     for r in unc.itertuples():
         label = Norm(r.norm).label
-        cells.setdefault(DISPLAY_NAMES[r.model], {})[f"{label} median"] = \
-            f"{fmt(r.median_distance)} [{fmt(r.median_low)}, {fmt(r.median_high)}]"
-        cells[DISPLAY_NAMES[r.model]][f"{label} accuracy"] = \
-            f"{r.accuracy_percent:.0f}% [{r.accuracy_low:.0f}, {r.accuracy_high:.0f}]"
-        cells[DISPLAY_NAMES[r.model]]["n"] = str(r.n)
+        median, accuracy = results.interval_texts(r)
+        cells[DISPLAY_NAMES[r.model]] = {**cells.get(DISPLAY_NAMES[r.model], {}), "n": str(r.n),
+                                         f"{label} median": median, f"{label} accuracy": accuracy}
     models = [DISPLAY_NAMES[m] for m in DISPLAY_NAMES if DISPLAY_NAMES[m] in cells]
     table = pd.DataFrame(cells)[models]
     labels = [Norm(n).label for n in PAPER_ORDER]
@@ -148,6 +142,22 @@ def attack_wins(frame: pd.DataFrame) -> pd.DataFrame:
     table = wins.unstack("model").reindex(index=order).fillna(0).astype(int)
     models = [m for m in DISPLAY_NAMES if m in table.columns]
     return table[models].rename(columns=DISPLAY_NAMES).rename_axis(index="best attack", columns=None)
+
+
+def attack_contribution(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
+    """"All incl. adaptive" without and with one attack, per model it ran on (rows), with 95% intervals
+    and the number of samples it improved; empty where it did not run."""
+    table = results.contribution(frame, attack)
+    if not len(table):
+        return table
+    rows = {}
+    for r in table.itertuples():
+        row = rows.setdefault((DISPLAY_NAMES[r.model], Norm(r.norm).label), {"n": r.n})
+        row[f"median {r.attack}"], row[f"accuracy {r.attack}"] = results.interval_texts(r)
+        if r.attack == "after":
+            row["samples improved"] = r.improved
+    columns = ["n", "median before", "median after", "accuracy before", "accuracy after", "samples improved"]
+    return pd.DataFrame.from_dict(rows, orient="index")[columns].rename_axis(["model", "norm"])
 
 
 def attack_costs(log: pd.DataFrame) -> pd.DataFrame:

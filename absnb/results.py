@@ -96,6 +96,27 @@ def both_all_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+def contribution(frame: pd.DataFrame, attack: str) -> pd.DataFrame:
+    """What one attack adds to the strongest evaluation: per (model, norm) it ran on, the best of every
+    attack without it ("before") and with it ("after"), as `uncertainty` rows, and `improved`, the
+    samples on which it is strictly the smallest (where the two rows differ)."""
+    ran = frame.loc[frame["attack"] == attack, ["model", "norm"]].drop_duplicates()
+    scope = frame.merge(ran, on=["model", "norm"])
+    others = scope[scope["attack"] != attack]
+    if not len(ran) or not len(others):
+        return pd.DataFrame()
+    before = all_attacks(others, partial=True)
+    after = all_attacks(scope, partial=True)
+    keys = ["model", "norm", "sample"]
+    both = before[[*keys, "distance"]].merge(after[[*keys, "distance"]], on=keys,
+                                             suffixes=("_before", "_after"))
+    improved = (both["distance_after"] < both["distance_before"]).groupby([both["model"], both["norm"]]).sum()
+    table = uncertainty(pd.concat([before.assign(attack="before"), after.assign(attack="after")]))
+    table["improved"] = [int(improved.get((m, n), 0)) if a == "after" else pd.NA
+                         for m, n, a in zip(table["model"], table["norm"], table["attack"], strict=True)]
+    return table.astype({"improved": "Int64"})
+
+
 def common_samples(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of the samples that every attack of their (model, norm) ran on."""
     keys = ["model", "norm", "sample"]
@@ -141,6 +162,18 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     if "rejected" in table:
         table["rejected"] = table["rejected"].astype("Int64")
     return table
+
+
+def distance_text(value: float) -> str:
+    """A distance as the tables print it: three significant digits, ∞ for a sample never broken."""
+    return "∞" if np.isinf(value) else f"{value:.3g}"
+
+
+def interval_texts(row: object) -> tuple[str, str]:
+    """An `uncertainty` row as "median [low, high]" and "accuracy% [low, high]"."""
+    low, high = distance_text(row.median_low), distance_text(row.median_high)
+    median = f"{distance_text(row.median_distance)} [{low}, {high}]"
+    return median, f"{row.accuracy_percent:.0f}% [{row.accuracy_low:.0f}, {row.accuracy_high:.0f}]"
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

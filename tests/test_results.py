@@ -166,3 +166,23 @@ def test_uncertainty_brackets_the_all_row_and_narrows_with_samples():
     assert (b.accuracy_high - b.accuracy_low) < (a.accuracy_high - a.accuracy_low) / 3
     unbroken = uncertainty(all_attacks(_rows("abs", "l0", "Pointwise Attack", [INF, INF, 5.0])))
     assert unbroken.iloc[0].median_high == INF
+
+
+def test_contribution_compares_the_best_without_and_with_one_attack():
+    from absnb.report import attack_contribution
+    from absnb.results import contribution
+
+    frame = pd.concat([_rows("binary_cnn", "l2", "FMN", [1.0, 2.0, 3.0, INF]),
+                       _rows("binary_cnn", "l2", "Flip Search", [1.5, 1.0, 3.0, 2.0]),
+                       _rows("cnn", "l2", "FMN", [0.1, 0.2, 0.3, 0.4])], ignore_index=True)
+    table = contribution(frame, "Flip Search")
+    assert set(table["model"]) == {"binary_cnn"}, "only the models it ran on"
+    before, after = _one(table, attack="before"), _one(table, attack="after")
+    assert before.median_distance == 2.5 and after.median_distance == 1.5
+    assert after.improved == 2, "sample 1 (2.0 -> 1.0) and sample 3 (inf -> 2.0); a tie is no improvement"
+    assert before.accuracy_percent == 75 and after.accuracy_percent == 50, "robust above ε = 1.5"
+    shown = attack_contribution(frame, "Flip Search")
+    assert shown.loc[("Binary CNN", "L2"), "samples improved"] == 2
+    assert shown.loc[("Binary CNN", "L2"), "median before"].startswith("2.5 [")
+    assert contribution(frame, "Boundary Attack").empty, "an attack that did not run adds nothing"
+    assert attack_contribution(frame, "Boundary Attack").empty
