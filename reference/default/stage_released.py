@@ -1,5 +1,7 @@
 """Stage of the kept default run: the authors' released ABS models (clean scores; the cheap and the
-adaptive attacks on the profile's 50 samples). Run from a snapshot of one commit:
+adaptive attacks on the profile's 50 samples; then every attack, the costly paper attacks on the
+profile's `costly_samples`, which re-runs Brendel–Bethge on those samples from the better start they
+give). Run from a snapshot of one commit:
 
     git worktree add /work/stage <commit>
     PYTHONPATH=/work/stage:reference/default ABSNB_ARTIFACTS=$PWD/reference .venv/bin/python reference/default/stage_released.py
@@ -24,6 +26,9 @@ def main() -> None:
         cheap = [s.name for s in ATTACKS[selection.Norm(norm)] if not s.costly]
         request = selection.parse_request("default", norm, MODELS, cheap)
         stage.step(f"attacks {norm} (cheap and adaptive, 50 samples)", lambda r=request: plan.run(r))
+    for norm in ("linf", "l2", "l0"):
+        request = selection.parse_request("default", norm, MODELS)
+        stage.step(f"attacks {norm} (all, the costly ones on the first samples)", lambda r=request: plan.run(r))
 
 
 if __name__ == "__main__":  # the Dask workers import this module: they must not run it
