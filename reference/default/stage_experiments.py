@@ -2,10 +2,12 @@
 reference/default+<variant>/. Run from a snapshot of one commit, naming the variants in order:
 
     git worktree add /work/exp <commit>
-    PYTHONPATH=/work/exp:reference/default ABSNB_ARTIFACTS=$PWD/reference .venv/bin/python reference/default/stage_experiments.py tanh anneal20 epochs60
+    PYTHONPATH=/work/exp:reference/default ABSNB_ARTIFACTS=$PWD/reference .venv/bin/python reference/default/stage_experiments.py tanh anneal20 epochs40
 
-(`kl1`, run the same way on 2026-12-06, is `default`'s recipe since; the recipe it replaced is the
-variant `anneal20`, whose files moved from reference/default/ to reference/default+anneal20/.)
+Two of them were adopted by `default`, each moved into reference/default/ and the recipe it replaced
+kept as a variant with its files: `kl1` (KL weight 1, 2026-12-06; the old recipe is `anneal20`), then
+`epochs60` (60 epochs, the same day; the 40-epoch recipe is `epochs40`). No stored key holds the
+profile's name, so the moved files are exactly what the variant names would compute.
 
 Training checkpoints every epoch and finished steps are reused, so a rerun resumes.
 """
