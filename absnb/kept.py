@@ -14,10 +14,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from absnb import artifacts, evaluate, profiles, results, train
+from absnb import artifacts, evaluate, profiles, results, table1, train
 from absnb.attacks import expected
 from absnb.paths import ROOT
-from absnb.vocabulary import ABS_MODELS, ALL_MODELS, DISPLAY_NAMES, MODELS, NORMS, TRAINED_MODELS
+from absnb.vocabulary import (
+    ABS_MODELS,
+    ALL_MODELS,
+    DISPLAY_NAMES,
+    MODELS,
+    NORMS,
+    RELEASED,
+    TRAINED_MODELS,
+    Norm,
+)
 
 # The executed notebooks of the book (see _toc.yml and the Makefile's BOOK_NBS).
 PAGES = ("01_train_cnn", "01_train_binary_cnn", "01_train_substitute", "01_train_nearest",
@@ -71,7 +80,8 @@ def inconsistencies(profile: str) -> list[str]:
 def summary(profile: str) -> str:
     """The kept run's results so far as Markdown (for the README): clean accuracy of every scored model,
     and per norm and model the attacks whose results are stored and fresh, with the two "All" rows
-    over those (median distance / accuracy at ε). Generated, never typed: a test compares the README."""
+    over those (n, median distance / accuracy at ε with 95% intervals) beside the paper's "All".
+    Generated, never typed: a test compares the README."""
     lines = ["| model | test images | clean accuracy | bank start only |", "|---|---|---|---|"]
     for m in MODELS:
         path = artifacts.clean_path(profile, m)
@@ -83,30 +93,37 @@ def summary(profile: str) -> str:
     status = expected.check(profile)
     unfinished = set(status.missing) | set(status.waiting) | set(status.stale)
     done = [(n, m, a) for n, m, a in status.expected if f"{n}/{m}/{artifacts.slug(a)}" not in unfinished]
-    lines += ["", "| norm | model | attacks stored | samples | All (paper attacks stored) "
-              "| All incl. adaptive |", "|---|---|---|---|---|---|"]
+    lines += ["", "| norm | model | attacks stored | n | All (paper attacks) | n | All incl. adaptive "
+              "| paper's All |", "|---|---|---|---|---|---|---|---|"]
+    paper = table1.paper()
     for norm in NORMS:
         for m in MODELS:
             pairs = [p for p in status.expected if p[:2] == (norm, m)]
             stored = [p for p in done if p[:2] == (norm, m)]
             if stored:
-                lines.append(_all_cells(profile, stored, len(pairs)))
+                lines.append(_all_cells(profile, stored, len(pairs), paper))
     return "\n".join(lines)
 
 
-def _all_cells(profile: str, stored: list[expected.Pair], expected_count: int) -> str:
+def _all_cells(profile: str, stored: list[expected.Pair], expected_count: int, paper: pd.DataFrame) -> str:
+    """One model's row of one norm: its two "All" rows over the stored attacks, each with its sample
+    count, "median [95%] / accuracy at ε [95%]", and the paper's "All" (for a released model: the
+    paper's row of the model it is)."""
     norm, model = stored[0][:2]
     frame = pd.concat([pd.read_csv(artifacts.attack_path(profile, *p, ".csv")) for p in stored])
-    rows = results.summarise(results.both_all_rows(frame)).set_index("attack")
+    unc = results.uncertainty(results.both_all_rows(frame)).set_index("attack")
 
-    def cell(kind: str) -> str:
-        if kind not in rows.index:
-            return "–"
-        median, acc = rows.loc[kind, "median_distance"], rows.loc[kind, "accuracy_percent"]
-        return f"{median:.3g} / {acc:.0f}%"
+    def cells(kind: str) -> str:
+        if kind not in unc.index:
+            return "– | –"
+        median, accuracy = results.interval_texts(unc.loc[kind])
+        return f"{unc.loc[kind, 'n']} | {median} / {accuracy}"
 
+    cell = table1.paper_all(paper, Norm(norm), DISPLAY_NAMES[RELEASED.get(model, model)])
+    paper_text = (f"{results.distance_text(cell['median_distance'].iloc[0])} / "
+                  f"{cell['accuracy_percent'].iloc[0]:.0f}%") if len(cell) else "–"
     return (f"| {norm} | {DISPLAY_NAMES[model]} | {len(stored)} of {expected_count} "
-            f"| {frame['sample'].nunique()} | {cell(results.ALL_PAPER)} | {cell(results.ALL_ADAPTIVE)} |")
+            f"| {cells(results.ALL_PAPER)} | {cells(results.ALL_ADAPTIVE)} | {paper_text} |")
 
 
 README_MARKERS = ("<!-- kept-run -->\n", "<!-- /kept-run -->")

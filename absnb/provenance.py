@@ -3,6 +3,7 @@ executed notebook took (from papermill's metadata) and the compute each stored r
 
 from __future__ import annotations
 
+import re
 import subprocess
 from importlib import metadata
 
@@ -67,3 +68,23 @@ def compute_times(profile: str) -> pd.DataFrame:
     stages["distal adversarials"] = [float(artifacts.load_torch(f)["seconds"]) for f in distal]
     return pd.DataFrame([{"stage": stage, "results": len(secs), "minutes": round(sum(secs) / 60, 1)}
                          for stage, secs in stages.items()])
+
+
+def stage_times(profile: str, reused_seconds: float = 60.0) -> pd.DataFrame:
+    """Wall time of a kept run's stages (`<run>/provenance/<stage>.json`, written by its stage scripts):
+    one row per invocation and step that did work, with the commit it ran from. Steps shorter than
+    `reused_seconds` only found their results stored and are left out; empty for a run not kept in stages."""
+    rows = []
+    for path in sorted((artifacts.profile_dir(profile) / "provenance").glob("stage_*.json")):
+        for run in artifacts.load_json(path)["runs"]:
+            started = _minute(run["started"])
+            rows += [{"script": f"{path.stem}.py", "commit": run["commit"][:7], "started": started,
+                      "step": step, "minutes": round(done["seconds"] / 60, 1)}
+                     for step, done in run["steps"].items() if done["seconds"] >= reused_seconds]
+    return pd.DataFrame(rows, columns=["script", "commit", "started", "step", "minutes"])
+
+
+def _minute(stamp: str) -> str:
+    """"2026-12-06T10:00:00Z" as "2026-12-06 10:00"; a stamp of only a date (or a note after it): the date."""
+    found = re.match(r"\d{4}-\d\d-\d\d(T\d\d:\d\d)?", stamp)
+    return found.group().replace("T", " ") if found else stamp

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from absnb import artifacts, results
+from absnb import artifacts, results, table1
 from absnb.models import released
 from absnb.vocabulary import DISPLAY_NAMES, PAPER_ORDER, RELEASED, Norm
 
@@ -63,7 +63,7 @@ def comparison(best: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     for norm in map(Norm, PAPER_ORDER):
         for ours, mine in PAIRS:
             name = DISPLAY_NAMES[ours]
-            cell = _paper_all(paper, norm, name)
+            cell = table1.paper_all(paper, norm, name)
             if len(cell):
                 rows.append(_row(norm, name, "paper, All attacks", None, cell["median_distance"].iloc[0],
                                  None, cell["accuracy_percent"].iloc[0], None))
@@ -79,9 +79,11 @@ def comparison(best: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 
 
 def findings(profile: str, best: pd.DataFrame, paper: pd.DataFrame) -> dict[str, float]:
-    """The numbers the book's introduction quotes, by key (NaN where this run has none): per ABS model
-    (ours and released) its clean accuracy (%) and, per norm, the median and the accuracy at ε (%) of
-    its "All incl. adaptive" row; per norm the paper's "All" row for ABS and Binary ABS."""
+    """The numbers the book's introduction and discussion quote, by key (NaN where this run has none):
+    per ABS model (ours and released) its clean accuracy (%) and, per norm, the median, the accuracy at
+    ε (%) and the sample count n of its "All incl. adaptive" row (keys `{model}_{norm}_median`, ...)
+    and of its "All (paper attacks)" row (the same keys ending `_paper_attacks`); per norm the paper's
+    "All" row for ABS and Binary ABS (`paper_{model}_{norm}_median`, ...)."""
     unc = results.uncertainty(best).set_index(["model", "norm", "attack"])
     found = {}
     for ours, mine in PAIRS:
@@ -89,21 +91,17 @@ def findings(profile: str, best: pd.DataFrame, paper: pd.DataFrame) -> dict[str,
             path = artifacts.clean_path(profile, model)
             found[f"clean_{model}"] = 100 * artifacts.load_json(path)["accuracy"] if path.exists() else np.nan
             for norm in PAPER_ORDER:
-                row = unc.loc[(model, norm, results.ALL_ADAPTIVE)] if (model, norm, results.ALL_ADAPTIVE) \
-                    in unc.index else {"median_distance": np.nan, "accuracy_percent": np.nan}
-                found[f"{model}_{norm}_median"] = float(row["median_distance"])
-                found[f"{model}_{norm}_accuracy"] = float(row["accuracy_percent"])
+                for attack, suffix in ((results.ALL_ADAPTIVE, ""), (results.ALL_PAPER, "_paper_attacks")):
+                    row = unc.loc[(model, norm, attack)] if (model, norm, attack) in unc.index else \
+                        {"median_distance": np.nan, "accuracy_percent": np.nan, "n": np.nan}
+                    found[f"{model}_{norm}_median{suffix}"] = float(row["median_distance"])
+                    found[f"{model}_{norm}_accuracy{suffix}"] = float(row["accuracy_percent"])
+                    found[f"{model}_{norm}_n{suffix}"] = float(row["n"])
         for norm in map(Norm, PAPER_ORDER):
-            cell = _paper_all(paper, norm, DISPLAY_NAMES[ours])
+            cell = table1.paper_all(paper, norm, DISPLAY_NAMES[ours])
             found[f"paper_{ours}_{norm}_median"] = float(cell["median_distance"].iloc[0])
             found[f"paper_{ours}_{norm}_accuracy"] = float(cell["accuracy_percent"].iloc[0])
     return found
-
-
-def _paper_all(paper: pd.DataFrame, norm: Norm, name: str) -> pd.DataFrame:
-    """The paper's "All" row of `norm` for the model displayed as `name` (empty if it has none)."""
-    return paper[(paper["norm"] == norm.paper_label) & (paper["model"] == name)
-                 & (paper["attack"] == f"All {norm.paper_label} Attacks")]
 
 
 def _row(norm: Norm, model: str, label: str, n: int | None, median: float, median_ci: tuple | None,

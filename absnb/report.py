@@ -116,19 +116,19 @@ def attack_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def uncertainty_table(unc: pd.DataFrame, attack: str = results.ALL_PAPER) -> pd.DataFrame:
-    """One kind of "All" row (`attack`) with 95% intervals, one column per model: "median [low, high]"
-    above "accuracy% [low, high]", so a reader sees how much the sample count allows."""
+    """One kind of "All" row (`attack`) with 95% intervals, one column per model: per norm the sample
+    count, "median [low, high]" and "accuracy% [low, high]", so a reader sees how much n allows."""
     unc = unc[unc["attack"] == attack]
     cells = {}
     for r in unc.itertuples():
         label = Norm(r.norm).label
         median, accuracy = results.interval_texts(r)
-        cells[DISPLAY_NAMES[r.model]] = {**cells.get(DISPLAY_NAMES[r.model], {}), "n": str(r.n),
+        cells[DISPLAY_NAMES[r.model]] = {**cells.get(DISPLAY_NAMES[r.model], {}), f"{label} n": str(r.n),
                                          f"{label} median": median, f"{label} accuracy": accuracy}
     models = [DISPLAY_NAMES[m] for m in DISPLAY_NAMES if DISPLAY_NAMES[m] in cells]
     table = pd.DataFrame(cells)[models]
     labels = [Norm(n).label for n in PAPER_ORDER]
-    rows = ["n"] + [f"{label} {what}" for label in labels for what in ("median", "accuracy")]
+    rows = [f"{label} {what}" for label in labels for what in ("n", "median", "accuracy")]
     return table.reindex([r for r in rows if r in table.index]).fillna("")
 
 

@@ -79,6 +79,12 @@ def paper() -> pd.DataFrame:
     return table.drop(columns="epsilon")
 
 
+def paper_all(paper: pd.DataFrame, norm: Norm, name: str) -> pd.DataFrame:
+    """The paper's "All" row of `norm` for the model displayed as `name` (empty if it has none)."""
+    return paper[(paper["norm"] == norm.paper_label) & (paper["model"] == name)
+                 & (paper["attack"] == f"All {norm.paper_label} Attacks")]
+
+
 def row_order() -> list[tuple[str, str]]:
     """(norm, attack) rows in the paper's order, our extra row (Latent Descent) before "All", then the
     adaptive attacks and "All incl. adaptive"."""

@@ -83,6 +83,22 @@ provenance.notebook_times(profile).style.hide(axis="index").format(precision=1, 
 provenance.compute_times(profile).style.hide(axis="index").format(precision=1)
 
 # %% [markdown]
+# ## Wall time of the run's stages
+#
+# A run kept in the repository (`reference/default/`) was computed in stages, each a script run from
+# one commit on the hardware above, alone on its cores (`absnb.provenance.stage_times`, from the run's
+# `provenance/`; steps that only found their results stored are left out, and a stage interrupted and
+# resumed has a row per invocation). `reference/default/README.md` says what each stage holds.
+
+# %%
+stages = provenance.stage_times(profile)
+if stages.empty:
+    display(Markdown("*This run was not kept in stages: the notebook times above are its wall time.*"))
+else:
+    display(stages.style.hide(axis="index").format(precision=1))
+    display(Markdown(f"In all: **{stages['minutes'].sum() / 60:.1f} h** of wall time in these stages."))
+
+# %% [markdown]
 # ## The `paper` profile, planned
 #
 # What the paper's scale would cost on the hardware above, projected from the stored results of this

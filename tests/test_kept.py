@@ -40,3 +40,7 @@ def test_the_readme_shows_the_kept_runs_results_as_stored(at_kept):
     a number typed by hand, or one left behind when the run moved on, fails here."""
     assert kept.readme_block() == kept.summary("default")
     assert "ABS (released) | 10,000 |" in kept.readme_block()
+    lines = kept.summary("default").splitlines()
+    released_l2 = next(line for line in lines if line.startswith("| l2 | ABS (released)"))
+    assert released_l2.endswith("| 2.3 / 80% |"), "beside the paper's row of the model it is"
+    assert released_l2.count("[") == 4, "both All rows carry their 95% intervals"

@@ -26,6 +26,9 @@ def test_findings_are_the_runs_numbers_and_nan_where_it_has_none(monkeypatch, tm
     assert found["clean_abs_released"] == 99.03
     assert found["abs_released_l2_median"] == 3.0  # per sample the best: 1, 2, 3, 4, 6
     assert found["abs_released_l2_accuracy"] == 80.0  # 2, 3, 4 and 6 are above ε = 1.5
+    assert found["abs_released_l2_n"] == 5
+    assert found["abs_released_l2_median_paper_attacks"] == 3.5  # Latent Descent alone: the paper's attacks
+    assert found["abs_released_l2_accuracy_paper_attacks"] == 100.0
     assert found["paper_abs_l2_median"] == 2.3 and found["paper_binary_abs_linf_accuracy"] == 77
     assert math.isnan(found["clean_abs"]) and math.isnan(found["abs_released_l0_median"])
     assert math.isnan(found["binary_abs_released_linf_accuracy"])

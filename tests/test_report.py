@@ -16,3 +16,21 @@ def test_madry_robustness_names_both_pgd_evaluations_and_the_released_model():
     assert "89.6%" in text  # the released model's number, for comparison
     older = {k: v for k, v in score.items() if not k.startswith("restarts")}
     assert "random starts (an image" not in report.madry_robustness(older)  # a score from before
+
+
+def test_uncertainty_table_gives_each_norm_its_own_sample_count():
+    import numpy as np
+    import pandas as pd
+
+    from absnb.results import ALL_PAPER, all_attacks, uncertainty
+
+    def rows(norm: str, distances: list[float]) -> pd.DataFrame:
+        n = len(distances)
+        return pd.DataFrame({"model": "abs", "norm": norm, "attack": "Pointwise Attack",
+                             "sample": np.arange(n), "label": np.arange(n) % 10,
+                             "prediction": np.zeros(n, dtype=int), "distance": distances, "success": True})
+
+    frame = pd.concat([rows("l2", [1.0] * 10), rows("linf", [0.3] * 50)])
+    table = report.uncertainty_table(uncertainty(all_attacks(frame)), ALL_PAPER)
+    assert table.loc["L2 n", "ABS"] == "10" and table.loc["L∞ n", "ABS"] == "50"
+    assert "n" not in table.index
