@@ -1,10 +1,12 @@
-"""One-off measurement (not part of the book): DDN on the released ABS with the raw logits (per-pixel
-ELBOs, as the paper's attacks saw the model) against the stored DDN on its softmax logits (α · logits,
-what the book's adaptive attacks use). Same 50 samples, same budget, every adversarial verified.
+"""One-off measurement (not part of the book): DDN on an ABS model (our ABS unless another is named)
+with the raw logits (per-pixel ELBOs, as the paper's attacks saw the model) against the stored DDN on
+its softmax logits (α · logits, what the book's adaptive attacks use). Same 50 samples, same budget,
+every adversarial verified; writes provenance/ddn_logits_<model>.json.
 
-    ABSNB_ARTIFACTS=$PWD/reference .venv/bin/python reference/default/measure_ddn_logits.py
+    ABSNB_ARTIFACTS=$PWD/reference .venv/bin/python reference/default/measure_ddn_logits.py [abs_released]
 """
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -22,9 +24,10 @@ from absnb.results import EPS_RTOL, wilson_interval
 
 runtime.configure()
 prof = profiles.load("default")
-budget = prof.budget("abs_released")
+name = sys.argv[1] if len(sys.argv) > 1 else "abs"
+budget = prof.budget(name)
 spec, = select("l2", ["DDN"])
-model = load("abs_released", prof)
+model = load(name, prof)
 x_all, y_all = data.load_split("test")
 samples = select_samples(0, budget.samples)
 start = time.time()
@@ -35,7 +38,7 @@ for batch in samples.split(budget.batch_size):
     adv, found = fa.adaptive(spec, fa.foolbox_model(model), x, y, budget, None)
     distances.append(verify(model, x, y, adv, found, spec.norm).distance)
 raw = torch.cat(distances).double().numpy()
-stored = pd.read_csv(artifacts.attack_path("default", "l2", "abs_released", "DDN", ".csv"))
+stored = pd.read_csv(artifacts.attack_path("default", "l2", name, "DDN", ".csv"))
 assert stored["sample"].tolist() == samples.tolist()
 soft = stored["distance"].to_numpy()
 
@@ -51,5 +54,5 @@ out = {"raw_logits": summary(raw), "softmax_logits": summary(soft),
        "softmax_smaller_on": int((soft < raw).sum()), "raw_smaller_on": int((raw < soft).sum()),
        "seconds_raw": time.time() - start}
 Path(__file__).with_name("provenance").mkdir(exist_ok=True)
-Path(__file__).with_name("provenance").joinpath("ddn_logits.json").write_text(json.dumps(out, indent=1))
+Path(__file__).with_name("provenance").joinpath(f"ddn_logits_{name}.json").write_text(json.dumps(out, indent=1))
 print(json.dumps(out, indent=1))
