@@ -72,15 +72,18 @@ def compute_times(profile: str) -> pd.DataFrame:
 
 def stage_times(profile: str, reused_seconds: float = 60.0) -> pd.DataFrame:
     """Wall time of a kept run's stages (`<run>/provenance/<stage>.json`, written by its stage scripts):
-    one row per invocation and step that did work, with the commit it ran from. Steps shorter than
-    `reused_seconds` only found their results stored and are left out; empty for a run not kept in stages."""
+    one row per invocation and step that did work, with the commit it ran from. Left out: steps shorter
+    than `reused_seconds` (they only found their results stored) and steps marked "superseded" (work
+    whose results the run no longer holds, e.g. a training recipe replaced by another). Empty for a run
+    not kept in stages."""
     rows = []
     for path in sorted((artifacts.profile_dir(profile) / "provenance").glob("stage_*.json")):
         for run in artifacts.load_json(path)["runs"]:
             started = _minute(run["started"])
             rows += [{"script": f"{path.stem}.py", "commit": run["commit"][:7], "started": started,
                       "step": step, "minutes": round(done["seconds"] / 60, 1)}
-                     for step, done in run["steps"].items() if done["seconds"] >= reused_seconds]
+                     for step, done in run["steps"].items()
+                     if done["seconds"] >= reused_seconds and "superseded" not in done]
     return pd.DataFrame(rows, columns=["script", "commit", "started", "step", "minutes"])
 
 

@@ -86,9 +86,12 @@ provenance.compute_times(profile).style.hide(axis="index").format(precision=1)
 # ## Wall time of the run's stages
 #
 # A run kept in the repository (`reference/default/`) was computed in stages, each a script run from
-# one commit on the hardware above, alone on its cores (`absnb.provenance.stage_times`, from the run's
-# `provenance/`; steps that only found their results stored are left out, and a stage interrupted and
-# resumed has a row per invocation). `reference/default/README.md` says what each stage holds.
+# one commit on the hardware above (`absnb.provenance.stage_times`, from the run's `provenance/`).
+# Left out: steps that only found their results stored, and work whose results the run no longer
+# holds (replaced training recipes); a stage interrupted and resumed has a row per invocation, the
+# interrupted part not counted. Work done before the stage scripts recorded their times (the
+# released models' clean scores, the substitute) is only in the table of stored compute above.
+# `reference/default/README.md` says what each stage holds.
 
 # %%
 stages = provenance.stage_times(profile)
@@ -96,7 +99,7 @@ if stages.empty:
     display(Markdown("*This run was not kept in stages: the notebook times above are its wall time.*"))
 else:
     display(stages.style.hide(axis="index").format(precision=1))
-    display(Markdown(f"In all: **{stages['minutes'].sum() / 60:.1f} h** of wall time in these stages."))
+    display(Markdown(f"In all: **{stages['minutes'].sum() / 60:.1f} h** of wall time in the stages listed."))
 
 # %% [markdown]
 # ## The `paper` profile, planned

@@ -30,7 +30,8 @@ def test_stage_times_list_the_steps_that_did_work_with_their_commit(tmp_path, mo
              "steps": {"clean abs": {"seconds": 540.0, "finished": "x"}}}
     resumed = {"commit": "b" * 40, "started": "2026-12-06T12:00:00Z",
                "steps": {"clean abs": {"seconds": 2.0, "finished": "x"},  # stored: reused
-                         "attacks l2": {"seconds": 4125.3, "finished": "x"}}}
+                         "attacks l2": {"seconds": 4125.3, "finished": "x"},
+                         "train abs": {"seconds": 3000.0, "finished": "x", "superseded": "another recipe"}}}
     path = artifacts.profile_dir("p") / "provenance" / "stage_x.json"
     artifacts.save_json({"runs": [first, resumed]}, path)
     table = provenance.stage_times("p")
