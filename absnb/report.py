@@ -18,8 +18,10 @@ def training_summary(log: dict) -> pd.DataFrame:
     return pd.DataFrame(log["history"]).round(4)
 
 
-def training_description(log: dict) -> str:
-    """Which model, seed, profile and hardware, and how long its training took (Markdown)."""
+def training_description(log: dict, prof: profiles.Profile) -> str:
+    """Which model, seed, profile and hardware, and how long its training took (Markdown). A model
+    trained under a variant that `prof` has since adopted (same settings: `train.train` reuses it only
+    then) says so: the variant's name is in its log, and the variant may no longer exist."""
     name = DISPLAY_NAMES.get(log["model"], "Substitute CNN")
     extra = ""
     if "gamma" in log:
@@ -36,7 +38,9 @@ def training_description(log: dict) -> str:
                  f"(bank start and Adam steps) classifies **{100 * log['holdout_accuracy']:.2f}%** "
                  f"correctly; the cheap one (best bank latent only), {100 * last:.2f}% after the last "
                  f"epoch.")
-    return (f"**{name}**, seed {log['seed']}. {run_description(profiles.load(log['profile']))} "
+    if log["profile"] != prof.name:
+        extra += f" Trained as the variant `{log['profile']}`, whose settings `{prof.name}` adopted."
+    return (f"**{name}**, seed {log['seed']}. {run_description(prof)} "
             f"Training took **{log['wall_seconds'] / 60:.1f} min**.{extra}")
 
 

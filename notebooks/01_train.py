@@ -37,7 +37,7 @@ prof = profiles.load(profile)
 log = train.train(model, profile, seed=seed, force=force)
 
 # %%
-display(Markdown(report.training_description(log)))
+display(Markdown(report.training_description(log, prof)))
 report.training_summary(log).style.hide(axis="index").format(precision=4)
 
 # %% [markdown]

@@ -34,3 +34,16 @@ def test_uncertainty_table_gives_each_norm_its_own_sample_count():
     table = report.uncertainty_table(uncertainty(all_attacks(frame)), ALL_PAPER)
     assert table.loc["L2 n", "ABS"] == "10" and table.loc["L∞ n", "ABS"] == "50"
     assert "n" not in table.index
+
+
+def test_training_description_of_a_model_trained_under_an_adopted_variant(tmp_path, monkeypatch):
+    """A kept run's ABS was trained as `default+epochs60`, a variant since folded into `default` and
+    removed: its page names the variant and describes the profile the book is built for."""
+    from absnb import artifacts, profiles
+
+    monkeypatch.setattr(artifacts, "ARTIFACTS_DIR", tmp_path)
+    log = {"model": "abs", "seed": 0, "profile": "default+epochs60", "wall_seconds": 3012.0}
+    default = profiles.load("default")
+    text = report.training_description(log, default)
+    assert "Profile **default**" in text and "variant `default+epochs60`" in text and "50.2 min" in text
+    assert "variant" not in report.training_description({**log, "profile": "default"}, default)
