@@ -56,13 +56,15 @@ def attack_work(attack: str, budget: AttackBudget) -> float:
 
 def training_work(prof: Profile, model: str) -> float:
     """Images × passes a model's training processes (Madry et al.: × PGD steps + 1; Binary ABS: the
-    ELBOs its γ is fitted on)."""
+    ELBOs its γ is fitted on; Nearest Neighbour: the training set it stores, once)."""
     if model == "madry":
         return prof.madry.epochs * (prof.train_samples - prof.madry.holdout) * (prof.madry.pgd_steps + 1)
     if model == "abs":
         return prof.abs.epochs * (prof.train_samples - prof.abs.holdout)
     if model == "binary_abs":
         return prof.binary_abs.gamma_samples
+    if model == "nearest":
+        return prof.train_samples
     return getattr(prof, model).epochs * prof.train_samples
 
 

@@ -43,3 +43,13 @@ def test_every_attack_of_the_registry_has_a_work_model():
     for specs in ATTACKS.values():
         for spec in specs:
             assert projection.attack_work(spec.name, budget) > 0, spec.name
+
+
+def test_every_trained_model_has_a_training_work_model():
+    """A kept run stores every model's training log: each must project (Nearest Neighbour has no epochs)."""
+    from absnb.vocabulary import TRAINED_MODELS
+
+    for name in ("default", "paper"):
+        prof = projection.profiles.load(name)
+        for model in TRAINED_MODELS:
+            assert projection.training_work(prof, model) > 0, (name, model)
