@@ -46,10 +46,12 @@ setup: $(STAMP)
 # page or whose stored results are not those of a full run with today's code.
 REFERENCE ?= reference/default
 book-reference: | setup
-	ABSNB_ARTIFACTS=$(abspath $(dir $(REFERENCE))) python -m absnb.kept $(notdir $(REFERENCE))
+	ABSNB_ARTIFACTS=$(abspath $(dir $(REFERENCE))) python -m absnb.kept $(notdir $(REFERENCE)) \
+	  --config $(BOOK_OUT)/_build/kept_config.yml
 	rm -rf book/run && mkdir -p book/run
 	cp $(REFERENCE)/notebooks/*.ipynb book/run/
-	jupyter-book build --warningiserror --keep-going --path-output $(BOOK_OUT) .
+	jupyter-book build --warningiserror --keep-going --config $(BOOK_OUT)/_build/kept_config.yml \
+	  --path-output $(BOOK_OUT) .
 	@echo "Book of the kept run $(REFERENCE): $(BOOK_OUT)/_build/html/index.html"
 
 $(STAMP): requirements.lock pyproject.toml

@@ -10,11 +10,13 @@ results are exactly those a full run of the profile stores with today's code and
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
-from absnb import artifacts, evaluate, profiles, results, table1, train
+from absnb import artifacts, evaluate, profiles, provenance, results, table1, train
 from absnb.attacks import expected
 from absnb.paths import ROOT
 from absnb.vocabulary import (
@@ -126,6 +128,32 @@ def _all_cells(profile: str, stored: list[expected.Pair], expected_count: int, p
             f"| {cells(results.ALL_PAPER)} | {cells(results.ALL_ADAPTIVE)} | {paper_text} |")
 
 
+def executed_commit(profile: str) -> str:
+    """The commit the kept run's notebooks were executed at, as its appendix (executed last) recorded it."""
+    path = artifacts.profile_dir(profile) / "notebooks" / "06_appendix.ipynb"
+    found = re.search(r"Code: git commit `([^`]+)`", path.read_text()) if path.exists() else None
+    if found is None:
+        raise IncompleteRun(f"{path} does not record the commit it was executed at")
+    return found.group(1)
+
+
+def banner(profile: str) -> str:
+    """The line every page of the kept run's book shows: which run, and the commits behind it."""
+    stages = provenance.stage_times(profile)
+    commits = ", ".join(f"<code>{c}</code>" for c in dict.fromkeys(stages["commit"]))
+    return (f"The kept run <code>reference/{profile}</code>: results computed in stages from commits "
+            f"{commits} (the appendix lists them; the run's README says what each holds), pages executed "
+            f"at <code>{executed_commit(profile)[:7]}</code>. Nothing was computed to build this HTML.")
+
+
+def write_config(profile: str, path: Path) -> None:
+    """The book's _config.yml with `banner` as the announcement of every page (for `make book-reference`)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config.setdefault("html", {})["announcement"] = banner(profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+
 README_MARKERS = ("<!-- kept-run -->\n", "<!-- /kept-run -->")
 
 
@@ -148,6 +176,7 @@ def main() -> None:
     parser.add_argument("profile", help="the kept run's folder name under ABSNB_ARTIFACTS, e.g. default")
     parser.add_argument("--summary", action="store_true", help="print the results stored so far")
     parser.add_argument("--readme", action="store_true", help="write them into README.md")
+    parser.add_argument("--config", type=Path, help="write the book config for a whole run here")
     args = parser.parse_args()
     if args.summary or args.readme:
         print(summary(args.profile))
@@ -157,6 +186,8 @@ def main() -> None:
     problems = check(args.profile)
     if problems:
         raise IncompleteRun("the kept run cannot be shown as it is:\n  " + "\n  ".join(problems))
+    if args.config:
+        write_config(args.profile, args.config)
     print("kept run complete: building its book from the executed notebooks, nothing recomputed")
 
 

@@ -21,6 +21,12 @@ def test_every_stored_result_of_the_kept_run_is_valid_for_todays_code(at_kept):
     assert artifacts.clean_path("default", "abs_released").exists(), "the kept run is where it should be"
 
 
+def test_the_kept_run_is_complete_every_page_executed_and_every_attack_stored(at_kept):
+    """`make book-reference` shows the kept run without computing: every page's executed notebook and
+    every attack result of the profile must be there."""
+    assert kept.check("default") == []
+
+
 def test_a_changed_setting_makes_the_kept_results_inconsistent(at_kept, monkeypatch):
     """The check is not vacuous: another ABS inference invalidates the released models' stored work."""
     import dataclasses
@@ -44,3 +50,18 @@ def test_the_readme_shows_the_kept_runs_results_as_stored(at_kept):
     released_l2 = next(line for line in lines if line.startswith("| l2 | ABS (released)"))
     assert released_l2.endswith("| 2.3 / 80% |"), "beside the paper's row of the model it is"
     assert released_l2.count("[") == 4, "both All rows carry their 95% intervals"
+
+
+def test_the_kept_books_pages_name_the_run_and_its_commits(at_kept, tmp_path):
+    """`make book-reference` puts a banner on every page: the run, the commits its results came from
+    (every stage commit in its provenance) and the commit its pages were executed at."""
+    import yaml
+
+    from absnb import provenance
+
+    kept.write_config("default", tmp_path / "config.yml")
+    config = yaml.safe_load((tmp_path / "config.yml").read_text())
+    assert config["title"] == yaml.safe_load((ROOT / "_config.yml").read_text())["title"]
+    banner = config["html"]["announcement"]
+    assert "reference/default" in banner and kept.executed_commit("default")[:7] in banner
+    assert all(c in banner for c in provenance.stage_times("default")["commit"])
