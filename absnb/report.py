@@ -174,14 +174,32 @@ def attack_costs(log: pd.DataFrame) -> pd.DataFrame:
     return costs.rename(index=DISPLAY_NAMES)
 
 
-def sample_counts(counts: pd.Series) -> str:
-    """Which models were attacked on how many test samples (Markdown)."""
+def sample_counts(frame: pd.DataFrame) -> str:
+    """Which models were attacked on how many test samples, and which attacks ran on fewer of them (the
+    costly ones on the ABS models): a cell of such an attack, and its model's "All" row over the paper's
+    attacks, stand on those samples only (Markdown)."""
+    counts = frame.groupby("model")["sample"].nunique()
     groups: dict[int, list[str]] = {}
     for model, n in counts.items():
         groups.setdefault(int(n), []).append(DISPLAY_NAMES[model])
     parts = [f"{', '.join(names)}: **{n}**" for n, names in sorted(groups.items(), reverse=True)]
-    return ("Test samples attacked per model (the first of one seeded selection, so the smaller sets "
+    text = ("Test samples attacked per model (the first of one seeded selection, so the smaller sets "
             "are contained in the larger): " + "; ".join(parts) + ".")
+    per_attack = frame.groupby(["model", "attack"])["sample"].nunique()
+    fewer: dict[tuple, list[str]] = {}
+    for model in [m for m in DISPLAY_NAMES if m in counts.index]:
+        ran = per_attack[model]
+        short = tuple(sorted((a, int(n)) for a, n in ran.items() if n < counts[model]))
+        if short:
+            fewer.setdefault(short, []).append(DISPLAY_NAMES[model])
+    for short, models in fewer.items():
+        by_n: dict[int, list[str]] = {}
+        for attack, n in short:
+            by_n.setdefault(n, []).append(attack)
+        runs = "; ".join(f"{', '.join(attacks)} on the first **{n}**" for n, attacks in sorted(by_n.items()))
+        text += (f" On {', '.join(models)}: {runs} — their cells, and these models' \"All\" rows over the "
+                 "paper's attacks, stand on those samples only.")
+    return text
 
 
 def table1_notes(comparison: pd.DataFrame, top: int = 8) -> str:

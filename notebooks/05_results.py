@@ -33,8 +33,7 @@ prof = profiles.load(profile)  # an unknown profile fails here, naming the valid
 frame = table1.load_results(profile)
 best = results.both_all_rows(frame)
 comparison = table1.comparison(profile, frame)
-counts = frame.groupby("model")["sample"].nunique()
-display(Markdown(report.run_description(prof) + " " + report.sample_counts(counts)))
+display(Markdown(report.run_description(prof) + " " + report.sample_counts(frame)))
 
 # %% [markdown]
 # ## Table 1

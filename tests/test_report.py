@@ -47,3 +47,19 @@ def test_training_description_of_a_model_trained_under_an_adopted_variant(tmp_pa
     text = report.training_description(log, default)
     assert "Profile **default**" in text and "variant `default+epochs60`" in text and "50.2 min" in text
     assert "variant" not in report.training_description({**log, "profile": "default"}, default)
+
+
+def test_sample_counts_say_which_attacks_ran_on_fewer_samples():
+    import numpy as np
+    import pandas as pd
+
+    def rows(model: str, attack: str, n: int) -> pd.DataFrame:
+        return pd.DataFrame({"model": model, "attack": attack, "sample": np.arange(n)})
+
+    frame = pd.concat([rows("abs", "DDN", 50), rows("abs", "Boundary Attack", 10),
+                       rows("abs_released", "DDN", 50), rows("abs_released", "Boundary Attack", 10),
+                       rows("cnn", "DDN", 50), rows("cnn", "Boundary Attack", 50)])
+    text = report.sample_counts(frame)
+    assert "ABS, ABS (released), CNN: **50**." in text
+    assert "On ABS, ABS (released): Boundary Attack on the first **10**" in text
+    assert "CNN:" not in text.split("On ", 1)[1], "the CNN ran every attack on all its samples"
