@@ -187,8 +187,9 @@ def headline_table(comp: pd.DataFrame) -> pd.DataFrame:
             continue
         label = "clean" if norm == "clean" else attack.removesuffix(" Attacks").lower()
         for who, suffix in (("ours", ""), ("paper", "_paper")):
-            rows[f"{label}, {who}"] = {m: _cell(cells.loc[m, "median_distance" + suffix],
-                                                cells.loc[m, "accuracy_percent" + suffix]) or "–"
-                                       for m in cells.index}
+            median, accuracy = cells[f"median_distance{suffix}"], cells[f"accuracy_percent{suffix}"]
+            row = {m: _cell(median[m], accuracy[m]) or "–" for m in cells.index}
+            if any(v != "–" for v in row.values()):  # the paper has no "incl. adaptive" rows
+                rows[f"{label}, {who}"] = row
     models = [DISPLAY_NAMES[m] for m in PAPER_MODELS]
     return pd.DataFrame(rows).T.reindex(columns=models)
